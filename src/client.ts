@@ -1,0 +1,393 @@
+import { readFileSync } from 'node:fs';
+import { describe, prefixRange, toBool, toBytes, toLeaseId, toMemberId, toNonNegativeInt, toRevision, toStr, toTtl, type Bytes } from './args';
+import * as cluster from './cluster';
+import { Connection } from './connection';
+import { parseEndpoints, type Endpoint } from './endpoints';
+import { ClientClosedError } from './errors';
+import * as kv from './kv';
+import * as lease from './lease';
+import { createRaw, type RawClient } from './raw';
+import type { Response } from './response';
+import { GrpcJsTransport } from './transport/grpc-js';
+import type { Transport, TransportConfig } from './transport/transport';
+import { Transaction } from './txn';
+
+export type LoadBalancer = 'round_robin' | 'pick_first';
+
+/** Everything a Client can be configured with. TLS and user/password may be combined (C++ cannot). */
+export interface ClientOptions {
+  /** User name for etcd authentication; used only together with `password`. */
+  username?: string;
+  password?: string;
+  /** Seconds after which the token is renewed proactively (etcd's `--auth-token-ttl`); default 300. */
+  authTokenTtl?: number;
+  /** PEM CA certificate(s) to verify the server; TLS is used when this, `cert` or an `https://` URL is given. */
+  ca?: string | Buffer;
+  /** PEM client certificate, for mutual TLS. */
+  cert?: string | Buffer;
+  /** PEM private key of `cert`. */
+  key?: string | Buffer;
+  /** The name to verify the server certificate against, for several endpoints behind one certificate. */
+  targetNameOverride?: string;
+  /** How calls are spread over the endpoints; default `round_robin`. */
+  loadBalancer?: LoadBalancer;
+  /** Default per-call timeout in ms (0 = none), as `set_grpc_timeout`. */
+  timeoutMs?: number;
+  /** Raw grpc-js channel options, merged over ours. */
+  grpcOptions?: Record<string, string | number>;
+}
+
+function checkLoadBalancer(x: unknown): LoadBalancer {
+  if (x === undefined) return 'round_robin';
+  if (x !== 'round_robin' && x !== 'pick_first') {
+    throw new TypeError(`load_balancer must be 'round_robin' or 'pick_first', got ${typeof x === 'string' ? JSON.stringify(x) : describe(x)}`);
+  }
+  return x;
+}
+
+function pem(name: string, x: unknown): Buffer | undefined {
+  if (x === undefined || x === '') return undefined;
+  if (typeof x === 'string' || Buffer.isBuffer(x)) return Buffer.from(x);
+  throw new TypeError(`${name} must be PEM text or a Buffer, got ${describe(x)}`);
+}
+
+function readPemFile(name: string, path: unknown): Buffer | undefined {
+  const p = toStr(name, path);
+  if (p === '') return undefined;
+  try {
+    return readFileSync(p);
+  } catch (err) {
+    throw new TypeError(`cannot read ${name} file ${JSON.stringify(p)}: ${(err as Error).message}`);
+  }
+}
+
+/** Normalises the C++-style positional constructor arguments into options. */
+function optionsFromArgs(args: unknown[]): ClientOptions {
+  const [a, b, c, d, e] = args;
+  if (args.length === 0 || a === undefined) return {};
+  if (typeof a === 'object' && a !== null && !Buffer.isBuffer(a)) return a as ClientOptions;
+  if (args.length === 1) return { loadBalancer: checkLoadBalancer(a) };
+  // (url, username, password, auth_token_ttl?, load_balancer?)
+  if (!(args.length >= 4 && typeof c === 'string')) {
+    return {
+      username: toStr('username', a),
+      password: toStr('password', b),
+      authTokenTtl: c === undefined ? 300 : toTtl('auth_token_ttl', c),
+      loadBalancer: checkLoadBalancer(d),
+    };
+  }
+  // (url, ca, cert, privkey, target_name_override, load_balancer?): file paths, as in C++
+  return {
+    ca: readPemFile('ca', a),
+    cert: readPemFile('cert', b),
+    key: readPemFile('privkey', c),
+    targetNameOverride: toStr('target_name_override', d),
+    loadBalancer: checkLoadBalancer(e),
+  } as ClientOptions;
+}
+
+/**
+ * A connection to an etcd cluster: one gRPC channel over every endpoint given, balanced round-robin by
+ * default. Mirrors `etcd::Client`: every call returns a promise of a {@link Response} and reports server and
+ * network failures in it rather than throwing; wrong argument types or ranges throw TypeError/RangeError
+ * synchronously; calls after {@link close} reject with ClientClosedError.
+ *
+ * Safe to use from many concurrent tasks. Closing it ends every watcher, keepalive and observer made from it.
+ */
+export class Client {
+  /** @internal */
+  readonly conn: Connection;
+  /** The endpoints this client was given, parsed. */
+  readonly endpoints: readonly Endpoint[];
+  private rawClient: RawClient | undefined;
+
+  /**
+   * `new Client(url, load_balancer?)`, `new Client(url, options)`; for porting C++ code also
+   * `new Client(url, username, password, auth_token_ttl?, load_balancer?)` and
+   * `new Client(url, ca_file, cert_file, key_file, target_name_override, load_balancer?)`.
+   * @throws TypeError for a malformed URL (naming the bad part) or bad options.
+   */
+  constructor(url: string, load_balancer?: LoadBalancer | string);
+  constructor(url: string, options: ClientOptions);
+  constructor(url: string, username: string, password: string, auth_token_ttl?: number, load_balancer?: string);
+  constructor(url: string, ca: string, cert: string, privkey: string, target_name_override: string, load_balancer?: string);
+  constructor(url: string, ...args: unknown[]) {
+    this.endpoints = parseEndpoints(url);
+    const o = optionsFromArgs(args);
+    if (typeof o !== 'object' || o === null) throw new TypeError(`options must be an object, got ${describe(o)}`);
+    const loadBalancer = checkLoadBalancer(o.loadBalancer);
+    const ca = pem('ca', o.ca);
+    const cert = pem('cert', o.cert);
+    const key = pem('key', o.key);
+    if ((cert === undefined) !== (key === undefined)) throw new TypeError('cert and key must be given together');
+    const tls = this.endpoints[0]!.tls || ca !== undefined || cert !== undefined;
+    if (o.targetNameOverride !== undefined && o.targetNameOverride !== '') toStr('targetNameOverride', o.targetNameOverride);
+    const config: TransportConfig = {
+      endpoints: this.endpoints,
+      loadBalancer,
+      tls: tls ? { ca, cert, key, targetNameOverride: o.targetNameOverride || undefined } : undefined,
+      channelOptions: o.grpcOptions,
+    };
+    const hasUser = o.username !== undefined && o.username !== '' && o.password !== undefined && o.password !== '';
+    const transport: Transport = new GrpcJsTransport(config);
+    this.conn = new Connection(
+      transport,
+      hasUser
+        ? {
+            username: toStr('username', o.username),
+            password: toStr('password', o.password),
+            ttlSeconds: o.authTokenTtl === undefined ? 300 : toTtl('authTokenTtl', o.authTokenTtl),
+          }
+        : undefined,
+    );
+    if (o.timeoutMs !== undefined) this.set_grpc_timeout(o.timeoutMs);
+  }
+
+  /** C++ `Client::WithUrl`. */
+  static WithUrl(url: string, load_balancer?: LoadBalancer | string): Client {
+    return new Client(url, { loadBalancer: checkLoadBalancer(load_balancer) });
+  }
+
+  /** C++ `Client::WithUser`: user/password authentication; the token is renewed every `auth_token_ttl` seconds. */
+  static WithUser(url: string, username: string, password: string, auth_token_ttl = 300, load_balancer?: LoadBalancer | string): Client {
+    return new Client(url, {
+      username: toStr('username', username),
+      password: toStr('password', password),
+      authTokenTtl: toTtl('auth_token_ttl', auth_token_ttl),
+      loadBalancer: checkLoadBalancer(load_balancer),
+    });
+  }
+
+  /**
+   * C++ `Client::WithSSL`: TLS with PEM **file paths** (an empty `cert`/`privkey` means no client
+   * certificate). For PEM text use `new Client(url, { ca, cert, key })`.
+   */
+  static WithSSL(url: string, ca: string, cert = '', privkey = '', target_name_override = '', load_balancer?: LoadBalancer | string): Client {
+    const options: ClientOptions = { loadBalancer: checkLoadBalancer(load_balancer) };
+    const caPem = readPemFile('ca', ca);
+    const certPem = readPemFile('cert', cert);
+    const keyPem = readPemFile('privkey', privkey);
+    if (caPem) options.ca = caPem;
+    if (certPem) options.cert = certPem;
+    if (keyPem) options.key = keyPem;
+    if (toStr('target_name_override', target_name_override)) options.targetNameOverride = target_name_override;
+    const https = url.replace(/(^|[,;]\s*)http:\/\//g, '$1https://');
+    return new Client(https, options);
+  }
+
+  /** Sets the per-call timeout in ms (0 = none). A call past it resolves with code 4 'gRPC timeout'. */
+  set_grpc_timeout(ms: number): void {
+    this.conn.timeoutMs = toNonNegativeInt('timeout', ms);
+  }
+  /** The per-call timeout in ms (0 = none). */
+  get_grpc_timeout(): number {
+    return this.conn.timeoutMs;
+  }
+  /** The current auth token ('' without authentication), as C++ `current_auth_token()`. */
+  current_auth_token(): string {
+    return this.conn.auth?.lastToken ?? '';
+  }
+
+  /**
+   * Typed generated stubs for every etcd service on this client's channel, token and timeout: unary calls
+   * return promises of the generated response types (rejecting with GrpcStatusError), streaming calls return
+   * object-mode duplex streams. Requests are the generated message types (build them with `X.fromPartial`
+   * from `etcd-apiv3/proto`). Nothing is retried.
+   */
+  get raw(): RawClient {
+    this.conn.assertOpen();
+    return (this.rawClient ??= createRaw(this.conn));
+  }
+
+  private guard(): Promise<never> | undefined {
+    return this.conn.closed ? Promise.reject(new ClientClosedError()) : undefined;
+  }
+
+  // ---- key-value ------------------------------------------------------------------------------------
+
+  /** The current revision and the answering member's cluster id, member id and raft term (C++ `head`). */
+  head(): Promise<Response> {
+    return this.guard() ?? kv.head(this.conn);
+  }
+
+  /** Reads `key` (at `revision` if given and > 0). Code 100 when absent. */
+  get(key: Bytes, revision?: number): Promise<Response> {
+    const k = toBytes('key', key);
+    const rev = revision === undefined ? 0 : toRevision('revision', revision);
+    return this.guard() ?? kv.get(this.conn, k, rev);
+  }
+
+  /** Writes `key` unconditionally (action "set"; `prev_value()` is the old kv). */
+  set(key: Bytes, value: Bytes, leaseId: number | bigint = 0): Promise<Response> {
+    return this.put(key, value, leaseId);
+  }
+
+  /** Same as `set` (C++ `put`). */
+  put(key: Bytes, value: Bytes, leaseId?: number | bigint): Promise<Response> {
+    const k = toBytes('key', key);
+    const v = toBytes('value', value);
+    const l = leaseId === undefined ? 0n : toLeaseId('leaseId', leaseId);
+    return this.guard() ?? kv.put(this.conn, k, v, l);
+  }
+
+  /** Creates `key` only if it does not exist; code 105 otherwise (the key is left untouched). */
+  add(key: Bytes, value: Bytes, leaseId: number | bigint = 0): Promise<Response> {
+    const k = toBytes('key', key);
+    const v = toBytes('value', value);
+    const l = toLeaseId('leaseId', leaseId);
+    return this.guard() ?? kv.add(this.conn, k, v, l);
+  }
+
+  /** Updates `key` only if it exists; code 100 otherwise. */
+  modify(key: Bytes, value: Bytes, leaseId: number | bigint = 0): Promise<Response> {
+    const k = toBytes('key', key);
+    const v = toBytes('value', value);
+    const l = toLeaseId('leaseId', leaseId);
+    return this.guard() ?? kv.modify(this.conn, k, v, l);
+  }
+
+  /**
+   * Updates `key` only if its value equals `old_value` (a string or bytes) or its mod revision equals
+   * `old_index` (a number); code 101 otherwise, with the current kv in `value()`.
+   */
+  modify_if(key: Bytes, value: Bytes, old_value: Bytes, leaseId?: number | bigint): Promise<Response>;
+  modify_if(key: Bytes, value: Bytes, old_index: number, leaseId?: number | bigint): Promise<Response>;
+  modify_if(key: Bytes, value: Bytes, old: Bytes | number, leaseId: number | bigint = 0): Promise<Response> {
+    const k = toBytes('key', key);
+    const v = toBytes('value', value);
+    const o = typeof old === 'number' ? toRevision('old_index', old) : toBytes('old_value', old);
+    const l = toLeaseId('leaseId', leaseId);
+    return this.guard() ?? kv.modifyIf(this.conn, k, v, o, l);
+  }
+
+  /** Deletes `key`; code 100 when it did not exist. */
+  rm(key: Bytes): Promise<Response> {
+    const k = toBytes('key', key);
+    return this.guard() ?? kv.rm(this.conn, k);
+  }
+
+  /** Deletes `key` only if its value (string/bytes) or mod revision (number) matches; code 101 otherwise. */
+  rm_if(key: Bytes, old_value: Bytes): Promise<Response>;
+  rm_if(key: Bytes, old_index: number): Promise<Response>;
+  rm_if(key: Bytes, old: Bytes | number): Promise<Response> {
+    const k = toBytes('key', key);
+    const o = typeof old === 'number' ? toRevision('old_index', old) : toBytes('old_value', old);
+    return this.guard() ?? kv.rmIf(this.conn, k, o);
+  }
+
+  /**
+   * Deletes `key` alone, every key with prefix `key` (`recursive`; `''` means every key), or `[key, range_end)`.
+   * All deleted kvs are in `values()`; code 100 when nothing was deleted.
+   */
+  rmdir(key: Bytes, recursive?: boolean): Promise<Response>;
+  rmdir(key: Bytes, range_end: Bytes): Promise<Response>;
+  rmdir(key: Bytes, arg: boolean | Bytes = false): Promise<Response> {
+    const k = toBytes('key', key);
+    let range: { key: Buffer; rangeEnd: Buffer };
+    if (typeof arg === 'boolean') range = arg ? prefixRange(k) : { key: k, rangeEnd: Buffer.alloc(0) };
+    else range = { key: k, rangeEnd: toBytes('range_end', arg) };
+    return this.guard() ?? kv.deleteRange(this.conn, range.key, range.rangeEnd);
+  }
+
+  /**
+   * Lists every key with prefix `key` (`''` = all keys), or `[key, range_end)`, in key order, at most `limit`
+   * (0 = all), at `revision` (0 = latest). An empty listing is success.
+   */
+  ls(key: Bytes, limit?: number, revision?: number): Promise<Response>;
+  ls(key: Bytes, range_end: Bytes, limit?: number, revision?: number): Promise<Response>;
+  ls(key: Bytes, a?: number | Bytes, b?: number, c?: number): Promise<Response> {
+    return this.listing(false, key, a, b, c);
+  }
+
+  /** Like `ls`, but only keys (values come back empty). */
+  keys(key: Bytes, limit?: number, revision?: number): Promise<Response>;
+  keys(key: Bytes, range_end: Bytes, limit?: number, revision?: number): Promise<Response>;
+  keys(key: Bytes, a?: number | Bytes, b?: number, c?: number): Promise<Response> {
+    return this.listing(true, key, a, b, c);
+  }
+
+  private listing(keysOnly: boolean, key: unknown, a: unknown, b: unknown, c: unknown): Promise<Response> {
+    const k = toBytes('key', key);
+    let range: { key: Buffer; rangeEnd: Buffer };
+    let limit: unknown;
+    let revision: unknown;
+    if (typeof a === 'string' || a instanceof Uint8Array) {
+      range = { key: k, rangeEnd: toBytes('range_end', a) };
+      limit = b;
+      revision = c;
+    } else {
+      range = prefixRange(k);
+      limit = a;
+      revision = b;
+      if (c !== undefined) throw new TypeError(`too many arguments: ${keysOnly ? 'keys' : 'ls'}(key, limit, revision)`);
+    }
+    const l = limit === undefined ? 0 : toNonNegativeInt('limit', limit);
+    const r = revision === undefined ? 0 : toRevision('revision', revision);
+    return this.guard() ?? kv.list(this.conn, range.key, range.rangeEnd, l, r, keysOnly);
+  }
+
+  /** Runs a transaction; code 101 when its compares failed (failure ops still ran). */
+  txn(t: Transaction): Promise<Response> {
+    if (!(t instanceof Transaction)) throw new TypeError(`txn must be a Transaction, got ${describe(t)}`);
+    return this.guard() ?? kv.txn(this.conn, t.toRequest());
+  }
+
+  // ---- leases ---------------------------------------------------------------------------------------
+
+  /** Grants a lease of `ttl` seconds: `value().lease()` is its id (bigint), `value().ttl()` the TTL. */
+  leasegrant(ttl: number): Promise<Response> {
+    const t = toTtl('ttl', ttl);
+    return this.guard() ?? lease.grant(this.conn, t);
+  }
+  /** Revokes a lease and deletes its keys; code 5 if it does not exist. */
+  leaserevoke(leaseId: number | bigint): Promise<Response> {
+    const id = toLeaseId('leaseId', leaseId);
+    return this.guard() ?? lease.revoke(this.conn, id);
+  }
+  /** Remaining TTL of a lease in `value().ttl()`; -1 once revoked or expired. */
+  leasetimetolive(leaseId: number | bigint): Promise<Response> {
+    const id = toLeaseId('leaseId', leaseId);
+    return this.guard() ?? lease.timeToLive(this.conn, id);
+  }
+  /** Every live lease id in `leases()`. */
+  leases(): Promise<Response> {
+    return this.guard() ?? lease.list(this.conn);
+  }
+
+  // ---- cluster --------------------------------------------------------------------------------------
+
+  /** Adds a member with the given comma-separated peer URLs; the new member is in `members()`. */
+  add_member(peer_urls: string, is_learner = false): Promise<Response> {
+    const urls = toStr('peer_urls', peer_urls)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (urls.length === 0) throw new RangeError('peer_urls must name at least one URL');
+    const learner = toBool('is_learner', is_learner);
+    return this.guard() ?? cluster.addMember(this.conn, urls, learner);
+  }
+  /** Every member of the cluster in `members()`. */
+  list_member(): Promise<Response> {
+    return this.guard() ?? cluster.listMembers(this.conn);
+  }
+  /** Removes a member by id. */
+  remove_member(member_id: number | bigint): Promise<Response> {
+    const id = toMemberId('member_id', member_id);
+    return this.guard() ?? cluster.removeMember(this.conn, id);
+  }
+
+  // ---- lifetime -------------------------------------------------------------------------------------
+
+  /**
+   * Ends every watcher, keepalive and observer made from this client, then closes the channel. Idempotent:
+   * every call returns the same promise. Later calls reject with ClientClosedError.
+   */
+  close(): Promise<void> {
+    return this.conn.close();
+  }
+
+  /** `await using client = new Client(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

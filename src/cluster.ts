@@ -1,0 +1,31 @@
+// Cluster membership (C++ add_member / list_member / remove_member). Unlike C++, these work on every kind
+// of client (TLS, auth, options), because all services share one channel.
+
+import { ClusterService } from '../generated/etcdserver/etcdserverpb/rpc';
+import type { Connection } from './connection';
+import { respond } from './respond';
+import { Member, type Response } from './response';
+
+/** `add_member(peer_urls, is_learner)`: `peer_urls` is comma-separated. The new member is in `members()`. */
+export function addMember(conn: Connection, peerURLs: string[], isLearner: boolean): Promise<Response> {
+  return respond(conn, 'addmember', async () => {
+    const res = await conn.unary(ClusterService.memberAdd, { peerURLs, isLearner });
+    return { index: Number(res.header?.revision ?? 0n), members: res.member ? [new Member(res.member)] : [] };
+  });
+}
+
+/** `list_member()`: every member in `members()`. */
+export function listMembers(conn: Connection): Promise<Response> {
+  return respond(conn, 'listmember', async () => {
+    const res = await conn.unary(ClusterService.memberList, {});
+    return { index: Number(res.header?.revision ?? 0n), members: res.members.map((m) => new Member(m)) };
+  });
+}
+
+/** `remove_member(id)`. */
+export function removeMember(conn: Connection, id: bigint): Promise<Response> {
+  return respond(conn, 'removemember', async () => {
+    const res = await conn.unary(ClusterService.memberRemove, { ID: id });
+    return { index: Number(res.header?.revision ?? 0n) };
+  });
+}

@@ -1,0 +1,147 @@
+// The internal core of one Client: its transport, default timeout, auth token and everything it must close.
+// Every call of every module goes through `unary` or `openStream` here, so closing, auth, deadlines and the
+// retry table are applied in one place.
+
+import { Auth } from './auth';
+import { ClientClosedError, GrpcStatusError, needsNewToken } from './errors';
+import { backoffMs, mayRetry, MAX_UNARY_ATTEMPTS } from './retry';
+import type { MethodDescriptor, StreamCall, StreamHandlers, Transport } from './transport/transport';
+import { trace } from './trace';
+
+/** Anything a client owns that must end when it closes (watchers, keepalives, observers, engines). */
+export interface Closeable {
+  close(): Promise<void> | void;
+}
+
+export interface UnaryOptions {
+  /** Apply the client's `set_grpc_timeout` deadline (default true). */
+  timeout?: boolean;
+  /** Apply the retry table (default true). */
+  retry?: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+export class Connection {
+  /** Per-call deadline in ms; 0 = none (C++ `set_grpc_timeout`). */
+  timeoutMs = 0;
+  private closing: Promise<void> | undefined;
+  private readonly resources = new Set<Closeable>();
+  private readonly closeController = new AbortController();
+  readonly auth: Auth | undefined;
+
+  constructor(
+    readonly transport: Transport,
+    credentials?: { username: string; password: string; ttlSeconds: number },
+  ) {
+    this.auth = credentials
+      ? new Auth(transport, credentials.username, credentials.password, credentials.ttlSeconds, () => this.deadline())
+      : undefined;
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Aborted when the client closes: engines and backoff sleeps listen to it. */
+  get closeSignal(): AbortSignal {
+    return this.closeController.signal;
+  }
+
+  /** Throws ClientClosedError if the client is closed. */
+  assertOpen(what?: string): void {
+    if (this.closing) throw new ClientClosedError(what);
+  }
+
+  deadline(): number | undefined {
+    return this.timeoutMs > 0 ? Date.now() + this.timeoutMs : undefined;
+  }
+
+  /** Registers something to close with the client; returns a function that unregisters it. */
+  track(resource: Closeable): () => void {
+    this.resources.add(resource);
+    return () => this.resources.delete(resource);
+  }
+
+  /** The metadata for a call: the auth token, when the client has credentials. */
+  async metadata(): Promise<Record<string, string> | undefined> {
+    if (!this.auth) return undefined;
+    return { token: await this.auth.token() };
+  }
+
+  /**
+   * Sends one request. Rejects with ClientClosedError when the client is (or gets) closed, otherwise with the
+   * GrpcStatusError of the last attempt. Retries what the retry table allows, renews a stale token once.
+   */
+  async unary<Req, Res>(method: MethodDescriptor<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+    this.assertOpen();
+    const deadline = options.timeout === false ? undefined : this.deadline();
+    let renewedToken = false;
+    for (let attempt = 1; ; attempt++) {
+      let token: string | undefined;
+      try {
+        const metadata = this.auth ? { token: (token = await this.auth.token()) } : undefined;
+        return await this.transport.unary(method, request, { deadline, metadata, signal: options.signal });
+      } catch (err) {
+        if (this.closing) throw new ClientClosedError();
+        if (options.signal?.aborted) throw err;
+        if (this.auth && !renewedToken && needsNewToken(err)) {
+          trace('auth', `renewing token after: ${(err as GrpcStatusError).details}`);
+          renewedToken = true;
+          this.auth.invalidate(token);
+          continue;
+        }
+        if (options.retry === false || attempt >= MAX_UNARY_ATTEMPTS || !mayRetry(method.path, err)) throw err;
+        const wait = backoffMs(attempt - 1);
+        if (deadline !== undefined && Date.now() + wait >= deadline) throw err;
+        trace('retry', `${method.path} attempt ${attempt} failed (${(err as GrpcStatusError).details}); retrying in ${wait} ms`);
+        await this.sleep(wait);
+        if (this.closing) throw new ClientClosedError();
+      }
+    }
+  }
+
+  /**
+   * Opens a stream with the current token. Failures (including a failed authentication) arrive through
+   * `handlers.onClose`; the returned call is usable at once (writes are queued by the transport).
+   */
+  async openStream<Req, Res>(
+    method: MethodDescriptor<Req, Res>,
+    handlers: StreamHandlers<Res>,
+    request?: Req,
+  ): Promise<StreamCall<Req>> {
+    this.assertOpen();
+    const metadata = await this.metadata();
+    this.assertOpen();
+    return this.transport.stream(method, { metadata }, handlers, request);
+  }
+
+  /** Resolves after `ms`, or early when the client closes. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closeSignal.aborted) return resolve();
+      const onClose = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.closeSignal.removeEventListener('abort', onClose);
+        resolve();
+      }, ms);
+      this.closeSignal.addEventListener('abort', onClose, { once: true });
+    });
+  }
+
+  /**
+   * Closes every tracked resource (watchers, keepalives, observers), then the transport. Idempotent: every
+   * call returns the same promise.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      this.closeController.abort(new ClientClosedError());
+      const all = [...this.resources];
+      this.resources.clear();
+      await Promise.allSettled(all.map((r) => r.close()));
+      this.transport.close();
+    })());
+  }
+}

@@ -1,0 +1,134 @@
+// The one place where failures become our errors: a gRPC status becomes the C++ `(code, message)` pair of a
+// Response, and the few things that must be thrown get their own classes.
+
+export const ERROR_GRPC_OK = 0;
+export const ERROR_GRPC_CANCELLED = 1;
+export const ERROR_GRPC_UNKNOWN = 2;
+export const ERROR_GRPC_INVALID_ARGUMENT = 3;
+export const ERROR_GRPC_DEADLINE_EXCEEDED = 4;
+export const ERROR_GRPC_NOT_FOUND = 5;
+export const ERROR_GRPC_ALREADY_EXISTS = 6;
+export const ERROR_GRPC_PERMISSION_DENIED = 7;
+export const ERROR_GRPC_RESOURCE_EXHAUSTED = 8;
+export const ERROR_GRPC_FAILED_PRECONDITION = 9;
+export const ERROR_GRPC_ABORTED = 10;
+export const ERROR_GRPC_OUT_OF_RANGE = 11;
+export const ERROR_GRPC_UNIMPLEMENTED = 12;
+export const ERROR_GRPC_INTERNAL = 13;
+export const ERROR_GRPC_UNAVAILABLE = 14;
+export const ERROR_GRPC_DATA_LOSS = 15;
+export const ERROR_GRPC_UNAUTHENTICATED = 16;
+
+export const ERROR_KEY_NOT_FOUND = 100;
+export const ERROR_COMPARE_FAILED = 101;
+export const ERROR_KEY_ALREADY_EXISTS = 105;
+/** Defined for parity with C++; like C++, nothing produces it. */
+export const ERROR_ACTION_CANCELLED = 106;
+
+export const MESSAGE_KEY_NOT_FOUND = 'etcd-cpp-apiv3: key not found';
+export const MESSAGE_COMPARE_FAILED = 'etcd-cpp-apiv3: compare failed';
+export const MESSAGE_KEY_ALREADY_EXISTS = 'etcd-cpp-apiv3: key already exists';
+/** What a call that ran past `set_grpc_timeout` reports (C++ wording). */
+export const MESSAGE_GRPC_TIMEOUT = 'gRPC timeout';
+
+/**
+ * A failed RPC as a transport reports it: the gRPC status code and the server's (or transport's) text.
+ * `sent === false` means the transport knows the request never left this process, so even a write may be
+ * retried; `undefined` means it cannot tell.
+ */
+export class GrpcStatusError extends Error {
+  override name = 'GrpcStatusError';
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    readonly sent?: boolean,
+    /** True when our own deadline (not the server) ended the call. */
+    readonly localDeadline = false,
+  ) {
+    super(`${code} ${details}`);
+  }
+}
+
+/** Thrown (promise rejected) by every call made after `Client.close()`. */
+export class ClientClosedError extends Error {
+  override name = 'ClientClosedError';
+  constructor(what = 'the etcd client') {
+    super(`${what} is closed`);
+  }
+}
+
+/**
+ * The lease a KeepAlive refreshes is gone: revoked, expired, or answered with TTL 0. Final.
+ * A RangeError because C++ throws `std::out_of_range` here.
+ */
+export class LeaseExpiredError extends RangeError {
+  override name = 'LeaseExpiredError';
+  constructor(readonly leaseId: bigint, message = 'Failed to refresh lease due to expiration: the new TTL is 0.') {
+    super(message);
+  }
+}
+
+/**
+ * A KeepAlive could not refresh its lease before the lease must have expired (the connection stayed down),
+ * or a refresh failed for a reason other than the lease being gone. Mirrors C++ `std::runtime_error`.
+ */
+export class KeepAliveError extends Error {
+  override name = 'KeepAliveError';
+  constructor(
+    readonly leaseId: bigint,
+    message: string,
+    readonly code?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The `(code, message)` pair a Response carries for a failure. */
+export interface Failure {
+  code: number;
+  message: string;
+}
+
+/**
+ * Converts anything a call can fail with into the Response's code and message. gRPC statuses pass through
+ * with the server's text, except our own deadline, which reads `gRPC timeout` as in C++. Anything else
+ * (a codec bug, say) is reported as UNKNOWN with its message rather than thrown, so a server-side surprise
+ * never becomes an exception in user code.
+ */
+export function toFailure(err: unknown): Failure {
+  if (err instanceof GrpcStatusError) {
+    if (err.code === ERROR_GRPC_DEADLINE_EXCEEDED && err.localDeadline) {
+      return { code: ERROR_GRPC_DEADLINE_EXCEEDED, message: MESSAGE_GRPC_TIMEOUT };
+    }
+    return { code: err.code, message: err.details };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: ERROR_GRPC_UNKNOWN, message };
+}
+
+/** True for the statuses after which a stream (watch, keepalive, observe) should be reopened. */
+export function isTransientStreamError(code: number): boolean {
+  return (
+    code === ERROR_GRPC_UNAVAILABLE ||
+    code === ERROR_GRPC_INTERNAL ||
+    code === ERROR_GRPC_UNKNOWN ||
+    code === ERROR_GRPC_DEADLINE_EXCEEDED ||
+    code === ERROR_GRPC_CANCELLED || // a member shutting down cancels its streams
+    code === ERROR_GRPC_ABORTED ||
+    code === ERROR_GRPC_RESOURCE_EXHAUSTED
+  );
+}
+
+/**
+ * Server answers that mean "get a new token and try again" (etcd's own client refreshes on the same three):
+ * the token expired or was never sent, or the auth store changed since it was issued.
+ */
+const TOKEN_REFRESH_MESSAGES: ReadonlySet<string> = new Set([
+  'etcdserver: invalid auth token',
+  'etcdserver: user name is empty',
+  'etcdserver: revision of auth store is old',
+]);
+
+export function needsNewToken(err: unknown): boolean {
+  return err instanceof GrpcStatusError && TOKEN_REFRESH_MESSAGES.has(err.details);
+}

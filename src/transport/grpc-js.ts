@@ -1,0 +1,248 @@
+import * as grpc from '@grpc/grpc-js';
+import { lookup } from 'node:dns';
+import { isIP } from 'node:net';
+import { GrpcStatusError } from '../errors';
+import { formatHostPort } from '../endpoints';
+import type {
+  CallOptions,
+  MethodDescriptor,
+  StreamCall,
+  StreamHandlers,
+  Transport,
+  TransportConfig,
+} from './transport';
+
+const SCHEME = 'etcd-apiv3-endpoints';
+
+/**
+ * Resolves the fixed endpoint list a client was given (`etcd-apiv3-endpoints:///h1:p1,h2:p2`) into grpc-js
+ * endpoints. IP literals pass through; host names are looked up (all addresses).
+ *
+ * grpc-js asks for a new resolution after every connection failure and expects the resolver to pace itself:
+ * answering each request at once spins the event loop. So the list is reported once, and host names are
+ * looked up again at most every RESOLVE_INTERVAL_MS (a member that moved is found after a reconnect).
+ */
+const RESOLVE_INTERVAL_MS = 10_000;
+
+class EndpointListResolver implements grpc.experimental.Resolver {
+  private readonly hosts: { host: string; port: number }[];
+  private readonly hasNames: boolean;
+  private lastResolved = -Infinity;
+  private inFlight = false;
+  private destroyed = false;
+
+  constructor(
+    target: grpc.experimental.GrpcUri,
+    private readonly listener: grpc.experimental.ResolverListener,
+  ) {
+    this.hosts = target.path.split(',').map((part) => {
+      const hp = grpc.experimental.splitHostPort(part);
+      if (!hp || hp.port === undefined) throw new Error(`bad endpoint in target: ${part}`);
+      return { host: hp.host, port: hp.port };
+    });
+    this.hasNames = this.hosts.some((h) => !isIP(h.host));
+  }
+
+  updateResolution(): void {
+    this.destroyed = false;
+    if (this.inFlight) return;
+    const first = this.lastResolved === -Infinity;
+    if (!first && (!this.hasNames || Date.now() - this.lastResolved < RESOLVE_INTERVAL_MS)) return;
+    this.inFlight = true;
+    this.lastResolved = Date.now();
+    Promise.all(
+      this.hosts.map(
+        (h) =>
+          new Promise<grpc.experimental.Endpoint | null>((resolve) => {
+            if (isIP(h.host)) return resolve({ addresses: [{ host: h.host, port: h.port }] });
+            lookup(h.host, { all: true }, (err, addrs) => {
+              if (err || addrs.length === 0) return resolve(null);
+              resolve({ addresses: addrs.map((a) => ({ host: a.address, port: h.port })) });
+            });
+          }),
+      ),
+    ).then((found) => {
+      // Never synchronous with updateResolution (grpc-js's rule): the promise defers it.
+      this.inFlight = false;
+      if (this.destroyed) return;
+      const endpoints = found.filter((e): e is grpc.experimental.Endpoint => e !== null);
+      if (endpoints.length === 0) {
+        this.listener(
+          grpc.experimental.statusOrFromError({
+            code: grpc.status.UNAVAILABLE,
+            details: `cannot resolve any etcd endpoint (${this.hosts.map(formatHostPort).join(', ')})`,
+            metadata: new grpc.Metadata(),
+          }),
+          {},
+          null,
+          '',
+        );
+      } else {
+        this.listener(grpc.experimental.statusOrFromValue(endpoints), {}, null, '');
+      }
+    });
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.lastResolved = -Infinity;
+  }
+
+  static getDefaultAuthority(target: grpc.experimental.GrpcUri): string {
+    return target.path.split(',')[0]!;
+  }
+}
+
+let registered = false;
+function registerResolverOnce(): void {
+  if (registered) return;
+  grpc.experimental.registerResolver(SCHEME, EndpointListResolver);
+  registered = true;
+}
+
+const EMPTY_METADATA_OPTIONS = {};
+
+function toMetadata(md: Readonly<Record<string, string>> | undefined): grpc.Metadata {
+  const m = new grpc.Metadata(EMPTY_METADATA_OPTIONS);
+  if (md) for (const k in md) m.set(k, md[k]!);
+  return m;
+}
+
+function statusError(e: Partial<grpc.StatusObject> & { code?: number }, options: CallOptions): GrpcStatusError {
+  const code = typeof e.code === 'number' ? e.code : grpc.status.UNKNOWN;
+  const details = e.details ?? (e as { message?: string }).message ?? 'unknown error';
+  return new GrpcStatusError(code, details, undefined, code === grpc.status.DEADLINE_EXCEEDED && options.deadline !== undefined);
+}
+
+/** The transport on @grpc/grpc-js: one channel for all endpoints, balanced by grpc-js's own policies. */
+export class GrpcJsTransport implements Transport {
+  private readonly client: grpc.Client;
+  private closed = false;
+  /** Calls and streams in flight, cancelled on close so nothing outlives the client. */
+  private readonly active = new Set<{ cancel(): void }>();
+
+  constructor(config: TransportConfig) {
+    registerResolverOnce();
+    const target = `${SCHEME}:///${config.endpoints.map(formatHostPort).join(',')}`;
+    const tls = config.tls;
+    const credentials = tls
+      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
+      : grpc.credentials.createInsecure();
+    const options: grpc.ChannelOptions = {
+      // etcd may answer a range with far more than grpc-js's 4 MiB default; its own client takes anything.
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [config.loadBalancer]: {} }] }),
+      // After a member restarts, reconnect within a second instead of grpc-js's default of up to 2 minutes.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      // Pings find half-open connections. etcd refuses pings more often than every 5 s and pings without an
+      // active stream, so stay well above that and only ping while calls are open.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 0,
+      ...(tls?.targetNameOverride
+        ? { 'grpc.ssl_target_name_override': tls.targetNameOverride, 'grpc.default_authority': tls.targetNameOverride }
+        : {}),
+      ...config.channelOptions,
+    };
+    this.client = new grpc.Client(target, credentials, options);
+  }
+
+  unary<Req, Res>(method: MethodDescriptor<Req, Res>, request: Req, options: CallOptions): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      if (this.closed) return reject(new GrpcStatusError(grpc.status.UNAVAILABLE, 'transport is closed', false));
+      const signal = options.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      const callOptions: grpc.CallOptions = options.deadline !== undefined ? { deadline: options.deadline } : {};
+      let onAbort: (() => void) | undefined;
+      const call = this.client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        toMetadata(options.metadata),
+        callOptions,
+        (err, value) => {
+          this.active.delete(call);
+          if (onAbort) signal!.removeEventListener('abort', onAbort);
+          if (signal?.aborted) reject(signal.reason);
+          else if (err) reject(statusError(err, options));
+          else resolve(value!);
+        },
+      );
+      this.active.add(call);
+      if (signal) {
+        onAbort = () => call.cancel();
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  stream<Req, Res>(
+    method: MethodDescriptor<Req, Res>,
+    options: CallOptions,
+    handlers: StreamHandlers<Res>,
+    request?: Req,
+  ): StreamCall<Req> {
+    const callOptions: grpc.CallOptions = options.deadline !== undefined ? { deadline: options.deadline } : {};
+    const metadata = toMetadata(options.metadata);
+    let done = false;
+    let call: grpc.ClientDuplexStream<Req, Res> | grpc.ClientReadableStream<Res> | undefined;
+    const finish = (err: GrpcStatusError | null) => {
+      if (done) return;
+      done = true;
+      if (call) this.active.delete(call);
+      handlers.onClose(err);
+    };
+    if (this.closed) {
+      queueMicrotask(() => finish(new GrpcStatusError(grpc.status.UNAVAILABLE, 'transport is closed', false)));
+      return { write() {}, end() {}, cancel() {} };
+    }
+    call = method.requestStream
+      ? this.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata, callOptions)
+      : this.client.makeServerStreamRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request as Req,
+          metadata,
+          callOptions,
+        );
+    this.active.add(call);
+    call.on('data', (m: Res) => {
+      if (!done) handlers.onMessage(m);
+    });
+    // grpc-js reports the final status through 'status'; 'error' repeats it for non-OK codes. Listening to
+    // 'error' also keeps an unhandled stream error from crashing the process.
+    call.on('error', () => {});
+    call.on('status', (s: grpc.StatusObject) => {
+      finish(s.code === grpc.status.OK ? null : statusError(s, options));
+    });
+    const signal = options.signal;
+    if (signal) {
+      if (signal.aborted) call.cancel();
+      else signal.addEventListener('abort', () => call.cancel(), { once: true });
+    }
+    const writable = method.requestStream ? (call as grpc.ClientDuplexStream<Req, Res>) : undefined;
+    return {
+      write: (m: Req) => {
+        if (!done && writable && !writable.writableEnded) writable.write(m);
+      },
+      end: () => {
+        if (!done && writable && !writable.writableEnded) writable.end();
+      },
+      cancel: () => {
+        if (!done) call.cancel();
+      },
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const call of this.active) call.cancel();
+    this.active.clear();
+    this.client.close();
+  }
+}
