@@ -11,6 +11,7 @@ import type { Response } from './response';
 import { GrpcJsTransport } from './transport/grpc-js';
 import type { Transport, TransportConfig } from './transport/transport';
 import { Transaction } from './txn';
+import { watchOnce } from './watch';
 
 export type LoadBalancer = 'round_robin' | 'pick_first';
 
@@ -330,6 +331,36 @@ export class Client {
   txn(t: Transaction): Promise<Response> {
     if (!(t instanceof Transaction)) throw new TypeError(`txn must be a Transaction, got ${describe(t)}`);
     return this.guard() ?? kv.txn(this.conn, t.toRequest());
+  }
+
+  // ---- watch ----------------------------------------------------------------------------------------
+
+  /**
+   * Waits for the next change of `key` (every key with that prefix when `recursive`; `[key, range_end)`),
+   * from `fromIndex` if given, and resolves with the first etcd watch response that has events (C++
+   * `watch`). A compacted `fromIndex` resolves with code 11. Rejects with ClientClosedError if the client
+   * closes first. For a continuous watch use {@link Watcher}.
+   */
+  watch(key: Bytes, recursive?: boolean): Promise<Response>;
+  watch(key: Bytes, fromIndex: number, recursive?: boolean): Promise<Response>;
+  watch(key: Bytes, range_end: Bytes, fromIndex?: number): Promise<Response>;
+  watch(key: Bytes, a?: boolean | number | Bytes, b?: boolean | number): Promise<Response> {
+    const k = toBytes('key', key);
+    let range: { key: Buffer; rangeEnd: Buffer };
+    let fromIndex = 0;
+    if (typeof a === 'string' || a instanceof Uint8Array) {
+      range = { key: k, rangeEnd: toBytes('range_end', a) };
+      if (b !== undefined) fromIndex = toRevision('fromIndex', b);
+    } else {
+      let recursive: unknown = a;
+      if (typeof a === 'number') {
+        fromIndex = toRevision('fromIndex', a);
+        recursive = b;
+      } else if (b !== undefined) throw new TypeError(`watch: unexpected argument 3 (${describe(b)})`);
+      recursive = recursive === undefined ? false : toBool('recursive', recursive);
+      range = recursive ? prefixRange(k) : { key: k, rangeEnd: Buffer.alloc(0) };
+    }
+    return this.guard() ?? watchOnce(this.conn, { key: range.key, rangeEnd: range.rangeEnd, startRevision: fromIndex });
   }
 
   // ---- leases ---------------------------------------------------------------------------------------

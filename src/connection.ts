@@ -101,17 +101,22 @@ export class Connection {
   }
 
   /**
-   * Opens a stream with the current token. Failures (including a failed authentication) arrive through
-   * `handlers.onClose`; the returned call is usable at once (writes are queued by the transport).
+   * Opens a stream with the current token. Rejects with ClientClosedError when closed, or with the
+   * authentication failure; later failures arrive through `handlers.onClose`.
+   *
+   * `requireLeader` adds etcd's `hasleader` metadata: a member that loses its raft leader then ends the
+   * stream (UNAVAILABLE "no leader") instead of leaving it silent, so watches and keepalives fail over.
    */
   async openStream<Req, Res>(
     method: MethodDescriptor<Req, Res>,
     handlers: StreamHandlers<Res>,
     request?: Req,
+    requireLeader = false,
   ): Promise<StreamCall<Req>> {
     this.assertOpen();
-    const metadata = await this.metadata();
+    let metadata = await this.metadata();
     this.assertOpen();
+    if (requireLeader) metadata = { ...metadata, hasleader: 'true' };
     return this.transport.stream(method, { metadata }, handlers, request);
   }
 

@@ -4,6 +4,7 @@
 export { Client, type ClientOptions, type LoadBalancer } from './client';
 export { Response, Value, Event, EventType, Member } from './response';
 export { Transaction, CompareResult, CompareTarget } from './txn';
+export { Watcher, type WatchCallback, type WaitCallback } from './watcher';
 export type { Bytes } from './args';
 export type { RawClient, RawService, RawCallOptions } from './raw';
 export { resolveEtcdEndpoints } from './endpoints';

@@ -1,0 +1,430 @@
+// The watch engine: one gRPC Watch stream per client carries every watcher, and survives disconnects without
+// losing or repeating an event.
+//
+// Each watcher remembers the next revision it needs (`nextRev`):
+//   - a watcher from a given revision starts there;
+//   - a "from now" watcher is pinned to the create response's header revision + 1;
+//   - after delivering events, it is the last event's mod revision + 1;
+//   - a progress notification (header revision R, no events) moves it to R + 1.
+// When the stream fails, every watcher is re-created from its `nextRev`, and events below it (already
+// delivered) are dropped, so across any number of reconnects each event is delivered exactly once, in order.
+//
+// Stream states:
+//   Idle ──add──▶ Connecting ──open──▶ Open ──error/end──▶ Backoff ──timer──▶ Connecting
+//   Open ──last watcher gone──▶ Idle          any ──client closed──▶ Closed
+// Creates are sent one at a time (etcd answers them in order, and the answer carries no request id); the
+// queue holds the watchers waiting for a create, the one in flight is `creating`.
+
+import {
+  WatchService,
+  type WatchRequest,
+  type WatchResponse,
+} from '../generated/etcdserver/etcdserverpb/rpc';
+import type { Event as PbEvent } from '../generated/mvcc/mvccpb/kv';
+import { Event_EventType } from '../generated/mvcc/mvccpb/kv';
+import type { Connection } from './connection';
+import {
+  ClientClosedError,
+  ERROR_GRPC_CANCELLED,
+  ERROR_GRPC_OUT_OF_RANGE,
+  GrpcStatusError,
+  isTransientStreamError,
+  needsNewToken,
+  toFailure,
+} from './errors';
+import { Event, Response } from './response';
+import { backoffMs } from './retry';
+import { trace } from './trace';
+import type { StreamCall } from './transport/transport';
+
+export const ACTION_WATCH = 'watch';
+/** C++'s wording for a watch ended by compaction. */
+export const MESSAGE_COMPACTED = 'required revision has been compacted';
+
+/** What to watch. */
+export interface WatchSpec {
+  readonly key: Buffer;
+  /** Empty for a single key. */
+  readonly rangeEnd: Buffer;
+  /** First revision wanted; 0 means "from now". */
+  readonly startRevision: number;
+}
+
+/** Where a watcher's results go. Called synchronously, in order; never after `onEnd`. */
+export interface WatchSink {
+  /** One etcd watch response's events (after dropping any already delivered), as a C++-style Response. */
+  onEvents(response: Response): void;
+  /**
+   * The watcher is over: `null` after `cancel()` or client close, otherwise the error Response (compaction:
+   * code 11 with `compact_revision()`; a permanent server refusal: its code and text).
+   */
+  onEnd(error: Response | null): void;
+  /** The server acknowledged the watcher (first time only); `revision` is the store revision then. */
+  onCreated?(revision: number): void;
+}
+
+/** A watcher registered with the engine. */
+export interface WatchHandle {
+  /** Stops the watcher on the server; resolves when it is gone. Idempotent. */
+  cancel(): Promise<void>;
+  /** The next revision this watcher needs (0 until a "from now" watcher is created). */
+  readonly nextRevision: number;
+}
+
+type StreamState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+class Sub implements WatchHandle {
+  nextRev: number;
+  /** Server id on the current stream, or undefined when not created on it. */
+  id: bigint | undefined;
+  created = false;
+  ended = false;
+  cancelRequested = false;
+  fragments: PbEvent[] | undefined;
+  private cancelled: Promise<void> | undefined;
+  resolveCancel: (() => void) | undefined;
+
+  constructor(
+    readonly engine: WatchEngine,
+    readonly spec: WatchSpec,
+    readonly sink: WatchSink,
+  ) {
+    this.nextRev = spec.startRevision;
+  }
+
+  get nextRevision(): number {
+    return this.nextRev;
+  }
+
+  cancel(): Promise<void> {
+    return (this.cancelled ??= new Promise<void>((resolve) => {
+      this.resolveCancel = resolve;
+      this.engine.cancel(this);
+    }));
+  }
+}
+
+/** Keeps the client's Watch stream and every watcher on it. One per Connection; closed with it. */
+export class WatchEngine {
+  private state: StreamState = 'idle';
+  private call: StreamCall<WatchRequest> | undefined;
+  /** Watchers waiting for a create request on the current stream, in order. */
+  private readonly queue: Sub[] = [];
+  /** The watcher whose create request is in flight. */
+  private creating: Sub | undefined;
+  /** Watchers created on the current stream, by server id. */
+  private readonly byId = new Map<bigint, Sub>();
+  /** Every live watcher. */
+  private readonly subs = new Set<Sub>();
+  private attempt = 0;
+  private generation = 0;
+  private renewedToken = false;
+  private readonly untrack: () => void;
+  /** Streams opened so far (for tests and tracing). */
+  streamsOpened = 0;
+
+  constructor(private readonly conn: Connection) {
+    this.untrack = conn.track(this);
+  }
+
+  /** Registers a watcher. Its events start arriving once the stream is open and etcd acknowledged it. */
+  add(spec: WatchSpec, sink: WatchSink): WatchHandle {
+    this.conn.assertOpen();
+    const sub = new Sub(this, spec, sink);
+    this.subs.add(sub);
+    this.queue.push(sub);
+    if (this.state === 'idle') this.connect();
+    else if (this.state === 'open') this.pump();
+    return sub;
+  }
+
+  /** @internal Called by Sub.cancel. */
+  cancel(sub: Sub): void {
+    sub.cancelRequested = true;
+    if (sub.ended) return sub.resolveCancel?.();
+    const queued = this.queue.indexOf(sub);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      this.finish(sub, null);
+    } else if (sub.id !== undefined && this.call) {
+      // The server answers with `canceled`, which finishes the watcher; a stream failure finishes it too.
+      this.call.write({ requestUnion: { $case: 'cancelRequest', cancelRequest: { watchId: sub.id } } });
+    } else if (sub !== this.creating) {
+      // Not on any stream (reconnecting): nothing to tell the server.
+      this.finish(sub, null);
+    }
+    // If its create is in flight, the created answer sees `cancelRequested` and cancels it.
+  }
+
+  private finish(sub: Sub, error: Response | null): void {
+    if (sub.ended) return;
+    sub.ended = true;
+    this.subs.delete(sub);
+    if (sub.id !== undefined) this.byId.delete(sub.id);
+    sub.id = undefined;
+    try {
+      sub.sink.onEnd(error);
+    } finally {
+      sub.resolveCancel?.();
+      if (this.subs.size === 0 && this.state !== 'closed') this.goIdle();
+    }
+  }
+
+  /** No watchers left: cancel the stream so etcd drops it, and stop. */
+  private goIdle(): void {
+    this.generation++;
+    const call = this.call;
+    this.call = undefined;
+    this.creating = undefined;
+    this.byId.clear();
+    this.state = 'idle';
+    call?.cancel();
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    const generation = ++this.generation;
+    this.conn
+      .openStream(
+        WatchService.watch,
+        {
+          onMessage: (m) => {
+            if (generation === this.generation) this.onMessage(m);
+          },
+          onClose: (err) => {
+            if (generation === this.generation) this.onStreamClosed(err);
+          },
+        },
+        undefined,
+        true,
+      )
+      .then(
+        (call) => {
+          if (generation !== this.generation) return call.cancel();
+          this.call = call;
+          this.state = 'open';
+          this.streamsOpened++;
+          trace('watch', `stream open (#${this.streamsOpened}), ${this.subs.size} watchers`);
+          this.pump();
+        },
+        (err) => {
+          if (generation === this.generation) this.onStreamClosed(err);
+        },
+      );
+  }
+
+  /** Sends the next create request if none is in flight. */
+  private pump(): void {
+    if (this.state !== 'open' || this.creating || !this.call) return;
+    const sub = this.queue.shift();
+    if (!sub) return;
+    this.creating = sub;
+    this.call.write({
+      requestUnion: {
+        $case: 'createRequest',
+        createRequest: {
+          key: sub.spec.key,
+          rangeEnd: sub.spec.rangeEnd,
+          startRevision: BigInt(sub.nextRev),
+          progressNotify: true,
+          filters: [],
+          prevKv: true,
+          watchId: 0n,
+          fragment: true,
+        },
+      },
+    });
+  }
+
+  private onMessage(m: WatchResponse): void {
+    this.attempt = 0;
+    this.renewedToken = false;
+    if (m.created) return this.onCreated(m);
+    const sub = this.byId.get(m.watchId);
+    if (!sub) return; // a watcher we already finished; etcd may still send its last responses
+    if (m.canceled) return this.onCanceled(sub, m);
+    if (m.fragment) {
+      (sub.fragments ??= []).push(...m.events);
+      return;
+    }
+    let events = m.events;
+    if (sub.fragments) {
+      sub.fragments.push(...events);
+      events = sub.fragments;
+      sub.fragments = undefined;
+    }
+    const revision = Number(m.header?.revision ?? 0n);
+    if (events.length === 0) {
+      // Progress notification: every revision up to the header's has been sent.
+      if (revision + 1 > sub.nextRev) sub.nextRev = revision + 1;
+      return;
+    }
+    this.deliver(sub, events, revision, m.watchId);
+  }
+
+  private onCreated(m: WatchResponse): void {
+    const sub = this.creating;
+    this.creating = undefined;
+    if (!sub) return;
+    const revision = Number(m.header?.revision ?? 0n);
+    if (m.canceled) {
+      // etcd can refuse a watcher in its create answer (created and canceled together).
+      this.onCanceled(sub, m);
+    } else if (sub.ended) {
+      // finished meanwhile; nothing to do
+    } else {
+      sub.id = m.watchId;
+      this.byId.set(m.watchId, sub);
+      if (sub.nextRev === 0) sub.nextRev = revision + 1;
+      if (!sub.created) {
+        sub.created = true;
+        sub.sink.onCreated?.(revision);
+      }
+      if (sub.cancelRequested) this.cancel(sub);
+    }
+    this.pump();
+  }
+
+  private onCanceled(sub: Sub, m: WatchResponse): void {
+    if (sub.cancelRequested) return this.finish(sub, null);
+    const compactRevision = Number(m.compactRevision);
+    if (compactRevision > 0) {
+      return this.finish(
+        sub,
+        new Response({
+          code: ERROR_GRPC_OUT_OF_RANGE,
+          message: MESSAGE_COMPACTED,
+          action: ACTION_WATCH,
+          compactRevision,
+          index: Number(m.header?.revision ?? 0n),
+          watchId: Number(m.watchId),
+        }),
+      );
+    }
+    const reason = m.cancelReason || 'watch canceled by the server';
+    if (needsNewToken(new GrpcStatusError(16, reason)) && this.conn.auth) {
+      // The token went stale under an open stream: renew it and re-create everything on a new stream.
+      return this.restart(new GrpcStatusError(16, reason));
+    }
+    this.finish(sub, new Response({ code: ERROR_GRPC_CANCELLED, message: reason, action: ACTION_WATCH, watchId: Number(m.watchId) }));
+  }
+
+  private deliver(sub: Sub, all: PbEvent[], revision: number, watchId: bigint): void {
+    // Events come in revision order, so checking the first is enough in the common case.
+    const events = Number(all[0]!.kv?.modRevision ?? 0n) >= sub.nextRev ? all : all.filter((e) => Number(e.kv?.modRevision ?? 0n) >= sub.nextRev);
+    if (events.length === 0) return;
+    sub.nextRev = Number(events[events.length - 1]!.kv!.modRevision) + 1;
+    if (sub.cancelRequested) return;
+    sub.sink.onEvents(eventsResponse(events, revision, Number(watchId)));
+  }
+
+  /** The stream failed or ended: re-create every watcher on a new one after a backoff. */
+  private onStreamClosed(err: unknown): void {
+    if (this.state === 'closed' || this.conn.closed) return;
+    if (err instanceof ClientClosedError) return;
+    const status = err instanceof GrpcStatusError ? err : null;
+    if (status && !isTransientStreamError(status.code) && !needsNewToken(status)) {
+      // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
+      const { code, message } = toFailure(status);
+      trace('watch', `stream failed permanently: ${code} ${message}`);
+      this.generation++;
+      this.call = undefined;
+      this.state = 'idle';
+      for (const sub of [...this.subs]) this.finish(sub, new Response({ code, message, action: ACTION_WATCH }));
+      return;
+    }
+    this.restart(err);
+  }
+
+  private restart(err: unknown): void {
+    const call = this.call;
+    this.generation++;
+    this.call = undefined;
+    call?.cancel();
+    if (this.conn.auth && needsNewToken(err) && !this.renewedToken) {
+      this.renewedToken = true;
+      this.conn.auth.invalidate(undefined);
+    }
+    // Everyone goes back in the queue, in registration order, to be re-created from nextRev.
+    this.creating = undefined;
+    this.byId.clear();
+    this.queue.length = 0;
+    for (const sub of this.subs) {
+      sub.id = undefined;
+      sub.fragments = undefined;
+      if (sub.cancelRequested) this.finish(sub, null);
+      else this.queue.push(sub);
+    }
+    if (this.subs.size === 0) return this.goIdle();
+    this.state = 'backoff';
+    const wait = backoffMs(this.attempt++);
+    trace('watch', `stream lost (${err instanceof Error ? err.message : String(err)}); reconnecting in ${wait} ms`);
+    const generation = this.generation;
+    void this.conn.sleep(wait).then(() => {
+      if (generation === this.generation && this.state === 'backoff' && !this.conn.closed) this.connect();
+    });
+  }
+
+  /** Ends every watcher (their sinks get `onEnd(null)`) and the stream. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.generation++;
+    this.untrack();
+    const call = this.call;
+    this.call = undefined;
+    this.queue.length = 0;
+    this.creating = undefined;
+    for (const sub of [...this.subs]) this.finish(sub, null);
+    call?.cancel();
+  }
+}
+
+/** The C++ watch Response: action, value and prev value from the first event; all events in `events()`. */
+export function eventsResponse(events: PbEvent[], revision: number, watchId: number): Response {
+  const first = events[0]!;
+  let action: string;
+  if (first.type === Event_EventType.DELETE) action = 'delete';
+  else action = first.kv && first.kv.version === 1n ? 'create' : 'set';
+  const wrapped = events.map((e) => new Event(e));
+  const init: ConstructorParameters<typeof Response>[0] = { action, index: revision, events: wrapped, watchId };
+  if (first.kv) init.value = wrapped[0]!.kv();
+  if (first.prevKv) init.prevValue = wrapped[0]!.prev_kv();
+  return new Response(init);
+}
+
+const engines = new WeakMap<Connection, WatchEngine>();
+
+/** The client's watch engine, created on first use. */
+export function watchEngine(conn: Connection): WatchEngine {
+  let engine = engines.get(conn);
+  if (!engine) {
+    engine = new WatchEngine(conn);
+    engines.set(conn, engine);
+  }
+  return engine;
+}
+
+
+/**
+ * The one-shot watch (C++ `Client::watch`): resolves with the first etcd watch response that carries events
+ * (or with the error that ended the watch), then cancels the watcher. Unlike C++ it does not resolve early
+ * with no events when `fromIndex` is ahead of the store; it waits for that revision.
+ */
+export function watchOnce(conn: Connection, spec: WatchSpec): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    let result: Response | undefined;
+    const handle = watchEngine(conn).add(spec, {
+      onEvents: (response) => {
+        if (result) return;
+        result = response;
+        void handle.cancel();
+      },
+      onEnd: (error) => {
+        if (result) resolve(result);
+        else if (error) resolve(error);
+        else reject(new ClientClosedError());
+      },
+    });
+  });
+}
