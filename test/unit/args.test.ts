@@ -1,0 +1,247 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  prefixEnd,
+  prefixRange,
+  toBool,
+  toBytes,
+  toId,
+  toKey,
+  toLeaseId,
+  toMemberId,
+  toNonNegativeInt,
+  toRevision,
+  toStr,
+  toTtl,
+} from '../../src/args';
+
+/** Asserts that `fn` throws an instance of `cls` whose message contains every one of `parts`. */
+function throwsKind(fn: () => unknown, cls: typeof TypeError | typeof RangeError, ...parts: string[]): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof cls, `expected a ${cls.name}, got ${String(caught)}`);
+  // A RangeError is not a TypeError and vice versa: make sure we got the exact kind.
+  assert.is((caught as Error).constructor, cls, `expected exactly ${cls.name}, got ${(caught as Error).constructor.name}`);
+  for (const p of parts) {
+    assert.ok((caught as Error).message.includes(p), `message ${JSON.stringify((caught as Error).message)} should contain ${JSON.stringify(p)}`);
+  }
+}
+
+const bytes = (...b: number[]) => Buffer.from(b);
+
+// ---------------------------------------------------------------- toBytes
+
+test('toBytes encodes a string as UTF-8', () => {
+  const b = toBytes('key', 'héllo→€');
+  assert.ok(Buffer.isBuffer(b));
+  assert.equal([...b], [...Buffer.from('héllo→€', 'utf8')]);
+  assert.is(b.length, 12);
+});
+
+test('toBytes of the empty string is an empty Buffer', () => {
+  const b = toBytes('value', '');
+  assert.ok(Buffer.isBuffer(b));
+  assert.is(b.length, 0);
+});
+
+test('toBytes keeps \\0 inside strings', () => {
+  assert.equal([...toBytes('key', 'a\0b')], [0x61, 0, 0x62]);
+});
+
+test('toBytes passes a Buffer through as the same object', () => {
+  const buf = Buffer.from([1, 2, 3]);
+  assert.is(toBytes('key', buf), buf);
+});
+
+test('toBytes wraps a Uint8Array view without copying and keeps exactly its bytes', () => {
+  const backing = new Uint8Array([9, 9, 0, 0xff, 0x80, 9, 9]);
+  const view = backing.subarray(2, 5);
+  const b = toBytes('value', view);
+  assert.ok(Buffer.isBuffer(b));
+  assert.equal([...b], [0, 0xff, 0x80]);
+  assert.is(b.buffer, backing.buffer);
+  assert.is(b.byteOffset, 2);
+  assert.is(b.byteLength, 3);
+  // Same memory: a change through the view shows in the result.
+  view[0] = 7;
+  assert.is(b[0], 7);
+});
+
+test('toBytes rejects other types with a TypeError naming the argument', () => {
+  throwsKind(() => toBytes('key', 5), TypeError, 'key', 'number');
+  throwsKind(() => toBytes('value', undefined), TypeError, 'value', 'undefined');
+  throwsKind(() => toBytes('key', null), TypeError, 'key', 'null');
+  throwsKind(() => toBytes('key', ['a']), TypeError, 'key', 'array');
+  throwsKind(() => toBytes('range_end', {}), TypeError, 'range_end', 'object');
+  throwsKind(() => toBytes('key', new ArrayBuffer(2)), TypeError, 'key');
+  throwsKind(() => toBytes('key', 5n), TypeError, 'key', 'bigint');
+});
+
+test('toKey refuses an empty key with a RangeError but accepts any other bytes', () => {
+  throwsKind(() => toKey('key', ''), RangeError, 'key');
+  throwsKind(() => toKey('key', new Uint8Array(0)), RangeError, 'key');
+  assert.equal([...toKey('key', '\0')], [0]);
+});
+
+// ---------------------------------------------------------------- integers
+
+test('toNonNegativeInt accepts 0 and the largest safe integer', () => {
+  assert.is(toNonNegativeInt('limit', 0), 0);
+  assert.is(toNonNegativeInt('limit', 42), 42);
+  assert.is(toNonNegativeInt('limit', Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
+});
+
+test('toNonNegativeInt rejects NaN, fractions, negatives, infinities and 2^53 with a RangeError naming the argument', () => {
+  throwsKind(() => toNonNegativeInt('revision', NaN), RangeError, 'revision', 'NaN');
+  throwsKind(() => toNonNegativeInt('revision', 1.5), RangeError, 'revision', '1.5');
+  throwsKind(() => toNonNegativeInt('limit', -1), RangeError, 'limit', '-1');
+  throwsKind(() => toNonNegativeInt('limit', Infinity), RangeError, 'limit');
+  throwsKind(() => toNonNegativeInt('limit', -Infinity), RangeError, 'limit');
+  throwsKind(() => toNonNegativeInt('limit', 2 ** 53), RangeError, 'limit');
+});
+
+test('toNonNegativeInt rejects non-numbers with a TypeError naming the argument', () => {
+  throwsKind(() => toNonNegativeInt('revision', '5'), TypeError, 'revision', 'string');
+  throwsKind(() => toNonNegativeInt('revision', 5n), TypeError, 'revision', 'bigint');
+  throwsKind(() => toNonNegativeInt('revision', undefined), TypeError, 'revision');
+  throwsKind(() => toNonNegativeInt('revision', null), TypeError, 'revision', 'null');
+});
+
+test('toRevision and toTtl follow the same rules', () => {
+  assert.is(toRevision('revision', 7), 7);
+  throwsKind(() => toRevision('revision', -1), RangeError, 'revision');
+  throwsKind(() => toRevision('revision', '5'), TypeError, 'revision');
+  assert.is(toTtl('ttl', 10), 10);
+  throwsKind(() => toTtl('ttl', -5), RangeError, 'ttl');
+  throwsKind(() => toTtl('ttl', 0.5), RangeError, 'ttl');
+});
+
+// ---------------------------------------------------------------- ids
+
+test('toId accepts a bigint and returns it', () => {
+  assert.is(toId('leaseid', 0n), 0n);
+  assert.is(toId('leaseid', 2n ** 62n + 5n), 2n ** 62n + 5n);
+  assert.is(toId('leaseid', 2n ** 63n - 1n), 2n ** 63n - 1n);
+});
+
+test('toId accepts a safe-integer number and returns it as bigint', () => {
+  const v = toId('leaseid', 694947);
+  assert.is(typeof v, 'bigint');
+  assert.is(v, 694947n);
+  assert.is(toId('leaseid', Number.MAX_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER));
+});
+
+test('toId rejects ids at or above 2^63 (the default bound) with a RangeError naming the argument', () => {
+  throwsKind(() => toId('leaseid', 2n ** 63n), RangeError, 'leaseid', String(2n ** 63n));
+  throwsKind(() => toId('leaseid', 2n ** 64n), RangeError, 'leaseid');
+});
+
+test('toId rejects negative ids with a RangeError', () => {
+  throwsKind(() => toId('leaseid', -1n), RangeError, 'leaseid', '-1');
+  throwsKind(() => toId('leaseid', -1), RangeError, 'leaseid');
+});
+
+test('toId rejects unsafe or non-integer numbers with a RangeError (suggesting a bigint)', () => {
+  throwsKind(() => toId('leaseid', 2 ** 60), RangeError, 'leaseid', 'bigint');
+  throwsKind(() => toId('leaseid', 1.5), RangeError, 'leaseid');
+  throwsKind(() => toId('leaseid', NaN), RangeError, 'leaseid', 'NaN');
+});
+
+test('toId rejects other types with a TypeError', () => {
+  throwsKind(() => toId('leaseid', '5'), TypeError, 'leaseid', 'string');
+  throwsKind(() => toId('leaseid', undefined), TypeError, 'leaseid');
+  throwsKind(() => toId('leaseid', null), TypeError, 'leaseid', 'null');
+});
+
+test('toId honours an explicit maximum', () => {
+  assert.is(toId('x', 10n, 10n), 10n);
+  throwsKind(() => toId('x', 11n, 10n), RangeError, 'x', '10');
+});
+
+test('toLeaseId is bounded by 2^63 - 1', () => {
+  assert.is(toLeaseId('leaseid', 2n ** 63n - 1n), 2n ** 63n - 1n);
+  assert.is(toLeaseId('leaseid', 12), 12n);
+  throwsKind(() => toLeaseId('leaseid', 2n ** 63n), RangeError, 'leaseid');
+  throwsKind(() => toLeaseId('leaseid', 2n ** 64n), RangeError, 'leaseid');
+  throwsKind(() => toLeaseId('leaseid', -1n), RangeError, 'leaseid');
+  throwsKind(() => toLeaseId('leaseid', 2 ** 60), RangeError, 'leaseid');
+  throwsKind(() => toLeaseId('leaseid', 'abc'), TypeError, 'leaseid');
+});
+
+test('toMemberId accepts the full unsigned 64-bit range', () => {
+  assert.is(toMemberId('id', 2n ** 64n - 1n), 2n ** 64n - 1n);
+  assert.is(toMemberId('id', 2n ** 63n), 2n ** 63n);
+  assert.is(toMemberId('id', 0n), 0n);
+  throwsKind(() => toMemberId('id', 2n ** 64n), RangeError, 'id');
+  throwsKind(() => toMemberId('id', -1n), RangeError, 'id');
+});
+
+// ---------------------------------------------------------------- misc checks
+
+test('toBool and toStr accept only their type', () => {
+  assert.is(toBool('recursive', true), true);
+  assert.is(toBool('recursive', false), false);
+  throwsKind(() => toBool('recursive', 1), TypeError, 'recursive');
+  throwsKind(() => toBool('recursive', 'true'), TypeError, 'recursive');
+  assert.is(toStr('name', 'x'), 'x');
+  throwsKind(() => toStr('name', 1), TypeError, 'name');
+});
+
+// ---------------------------------------------------------------- prefixes
+
+test('prefixEnd increments the last byte', () => {
+  assert.equal([...prefixEnd(Buffer.from('/a'))], [...Buffer.from('/b')]);
+  assert.equal([...prefixEnd(Buffer.from('foo'))], [...Buffer.from('fop')]);
+  assert.equal([...prefixEnd(bytes(0x61, 0x00))], [0x61, 0x01]);
+  assert.equal([...prefixEnd(bytes(0xfe))], [0xff]);
+});
+
+test('prefixEnd drops trailing 0xff bytes before incrementing', () => {
+  assert.equal([...prefixEnd(bytes(0x61, 0xff))], [0x62]);
+  assert.equal([...prefixEnd(bytes(0x61, 0x62, 0xff, 0xff))], [0x61, 0x63]);
+  assert.equal([...prefixEnd(bytes(0x61, 0xff, 0x62))], [0x61, 0xff, 0x63]);
+});
+
+test('prefixEnd of all-0xff or empty is "\\0"', () => {
+  assert.equal([...prefixEnd(bytes(0xff, 0xff))], [0]);
+  assert.equal([...prefixEnd(bytes(0xff))], [0]);
+  assert.equal([...prefixEnd(Buffer.alloc(0))], [0]);
+});
+
+test('prefixEnd does not modify its input', () => {
+  const key = Buffer.from('/a');
+  const view = new Uint8Array([0x61, 0xff]);
+  prefixEnd(key);
+  prefixEnd(view);
+  assert.equal([...key], [...Buffer.from('/a')]);
+  assert.equal([...view], [0x61, 0xff]);
+});
+
+test('prefixEnd accepts a plain Uint8Array', () => {
+  assert.equal([...prefixEnd(new Uint8Array([1, 2]))], [1, 3]);
+});
+
+test('prefixRange("") means every key: "\\0" to "\\0"', () => {
+  const r = prefixRange(Buffer.alloc(0));
+  assert.equal([...r.key], [0]);
+  assert.equal([...r.rangeEnd], [0]);
+});
+
+test('prefixRange of a key keeps the key and computes its prefix end', () => {
+  const key = Buffer.from('/service/');
+  const r = prefixRange(key);
+  assert.is(r.key, key);
+  assert.is(r.rangeEnd.toString('latin1'), '/service0');
+});
+
+test('prefixRange of an all-0xff key ends at "\\0"', () => {
+  const r = prefixRange(bytes(0xff, 0xff));
+  assert.equal([...r.key], [0xff, 0xff]);
+  assert.equal([...r.rangeEnd], [0]);
+});
+
+test.run();
