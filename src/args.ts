@@ -98,7 +98,7 @@ export function prefixEnd(key: Uint8Array): Buffer {
   return Buffer.from([0]);
 }
 
-/** The `[key, range_end)` pair for a prefix; `''` (or all-0xff) means every key, as in C++. */
+/** The `[key, range_end)` pair for a prefix; `''` means every key, as in C++ (an all-0xff key: every key from it on). */
 export function prefixRange(key: Buffer): { key: Buffer; rangeEnd: Buffer } {
   if (key.length === 0) return { key: Buffer.from([0]), rangeEnd: Buffer.from([0]) };
   return { key, rangeEnd: prefixEnd(key) };

@@ -70,14 +70,17 @@ function parseOne(entry: string): Endpoint {
     } else if (colons === 1) {
       [host, portText] = rest.split(':') as [string, string];
     } else {
-      // Unbracketed IPv6: either the whole thing is an address (no port), or the last group is the port.
-      if (isIP(rest) === 6 && !/:\d{1,5}$/.test(rest)) {
+      // Unbracketed IPv6: `::1:2379` (C++ form) when what precedes the last group is an address and the last
+      // group looks like a port; otherwise the whole entry must be an address (`fe80::1`).
+      const cut = rest.lastIndexOf(':');
+      const before = rest.slice(0, cut);
+      if (isIP(before) === 6 && /^\d{1,5}$/.test(rest.slice(cut + 1))) {
+        host = before;
+        portText = rest.slice(cut + 1);
+      } else if (isIP(rest) === 6) {
         host = rest;
       } else {
-        const cut = rest.lastIndexOf(':');
-        host = rest.slice(0, cut);
-        portText = rest.slice(cut + 1);
-        if (isIP(host) !== 6) throw bad(`'${host}' is not an IPv6 address`);
+        throw bad(`'${rest}' is not an IPv6 address`);
       }
     }
     if (host.length === 0) throw bad('missing host');

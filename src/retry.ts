@@ -43,7 +43,7 @@ const POLICY: Readonly<Record<string, RetryPolicy>> = {
 
 /** The policy for an RPC path; anything not listed is never retried. */
 export function retryPolicy(path: string): RetryPolicy {
-  return POLICY[path] ?? 'never';
+  return Object.hasOwn(POLICY, path) ? POLICY[path]! : 'never';
 }
 
 /** Whether a failed call may be sent again. */

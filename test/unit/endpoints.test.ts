@@ -80,7 +80,7 @@ test('unbracketed IPv6 whose last group is not a port is the whole address', () 
 
 // Skipped until src/endpoints.ts falls back to the whole address when the last-colon split does not give an
 // IPv6 host: today `::1`, `fe80::1` and `2001:db8::1` are rejected because their last group looks like a port.
-test.skip('unbracketed IPv6 without a port whose last group is all digits', () => {
+test('unbracketed IPv6 without a port whose last group is all digits', () => {
   assert.equal(parseEndpoints('::1'), [ep('::1', 2379)]);
   assert.equal(parseEndpoints('http://fe80::1'), [ep('fe80::1', 2379)]);
   assert.equal(parseEndpoints('2001:db8::1'), [ep('2001:db8::1', 2379)]);

@@ -1,0 +1,47 @@
+// The published shape: `etcd-apiv3` and `etcd-apiv3/proto` load from CommonJS and from ES modules, with
+// type declarations, and both module systems see the same classes.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const root = join(__dirname, '..', '..');
+
+test.before(() => {
+  execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'pipe' });
+});
+
+const run = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
+
+test('CommonJS: require("etcd-apiv3") and require("etcd-apiv3/proto")', () => {
+  const out = run([
+    '-e',
+    `const m = require('etcd-apiv3'); const p = require('etcd-apiv3/proto');
+     console.log([typeof m.Client, typeof m.Watcher, typeof m.Transaction, m.ERROR_KEY_NOT_FOUND, typeof p.PutRequest.fromPartial, 'KeyValue' in p].join(','))`,
+  ]);
+  assert.is(out, 'function,function,function,100,function,true');
+});
+
+test('ES modules: import from "etcd-apiv3" and "etcd-apiv3/proto", same classes as CommonJS', () => {
+  const out = run([
+    '--input-type=module',
+    '-e',
+    `import { Client, Response, ERROR_COMPARE_FAILED } from 'etcd-apiv3'; import { RangeRequest } from 'etcd-apiv3/proto';
+     import { createRequire } from 'node:module'; const req = createRequire(import.meta.url);
+     console.log([typeof Client, ERROR_COMPARE_FAILED, typeof RangeRequest.encode, req('etcd-apiv3').Response === Response].join(','))`,
+  ]);
+  assert.is(out, 'function,101,function,true');
+});
+
+test('type declarations exist for both entry points', () => {
+  assert.ok(existsSync(join(root, 'dist/cjs/src/index.d.ts')));
+  assert.ok(existsSync(join(root, 'dist/cjs/src/proto.d.ts')));
+});
+
+test('the public entry does not export generated message types', () => {
+  const out = run(['-e', `const m = require('etcd-apiv3'); console.log(['PutRequest','RangeResponse','KVService'].filter((n) => n in m).length)`]);
+  assert.is(out, '0');
+});
+
+test.run();
