@@ -40,7 +40,7 @@ test('type declarations exist for both entry points', () => {
 });
 
 test('the public entry does not export generated message types', () => {
-  const out = run(['-e', `const m = require('etcd-apiv3'); console.log(['PutRequest','RangeResponse','KVService'].filter((n) => n in m).length)`]);
+  const out = run(['-e', `const m = require('etcd-apiv3'); console.log(['PutRequest','RangeResponse','KVService'].filter((n) => n in m).length.toString())`]);
   assert.is(out, '0');
 });
 
