@@ -117,6 +117,22 @@ test('prev_value, ls, keys and rm keep bytes exact and in byte order', async () 
   assert.equal(ok(await client.ls(p)).values(), []);
 });
 
+test('a prefix of only 0xff bytes lists to the end of the keyspace', async () => {
+  const top = [b([0xff, 0xff]), b([0xff, 0xff, 0x00]), b([0xff, 0xff, 0xff, 0x01])];
+  const below = b([0xff, 0xfe, 0xff]);
+  for (const k of [...top, below]) ok(await client.set(k, k));
+  const l = ok(await client.ls(b([0xff, 0xff])));
+  assert.equal(
+    l.values().map((v) => v.key_bytes().toString('hex')),
+    top.map((k) => k.toString('hex')),
+  );
+  for (const v of l.values()) bytesEq(v.as_bytes(), v.key_bytes(), 'value = key');
+  const d = ok(await client.rmdir(b([0xff, 0xff]), true));
+  assert.is(d.values().length, 3);
+  bytesEq(ok(await client.get(below)).value().as_bytes(), below, 'key below the prefix survives');
+  ok(await client.rm(below));
+});
+
 test('add / modify / modify_if / rm_if / txn compare binary values exactly', async () => {
   const p = b(uniquePrefix('bin-cas'));
   const k = b(p, [0x00, 0xfe]);

@@ -180,6 +180,30 @@ test('a dead endpoint without a timeout still answers 14 (bounded retries)', asy
   await dead.close();
 });
 
+test('an unresolvable host name resolves 14 (no throw, no hang)', async () => {
+  const c = newClient('http://no-such-host.invalid:2379');
+  c.set_grpc_timeout(3000);
+  const t0 = Date.now();
+  const r = await c.get('k');
+  assert.ok([ERROR_GRPC_UNAVAILABLE, ERROR_GRPC_DEADLINE_EXCEEDED].includes(r.error_code()), `${r.error_code()} ${r.error_message()}`);
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  await c.close();
+});
+
+test('close() during retries against a dead endpoint rejects with ClientClosedError at once', async () => {
+  const [port] = await pickFreePorts(1);
+  const dead = newClient(`http://127.0.0.1:${port}`);
+  const pending = dead.leases().then(
+    (r) => `resolved ${r.error_code()}`,
+    (e: unknown) => e,
+  );
+  const t0 = Date.now();
+  await dead.close();
+  const outcome = await pending;
+  assert.ok(Date.now() - t0 < 1000, `settled after ${Date.now() - t0} ms`);
+  assert.instance(outcome, ClientClosedError, String(outcome));
+});
+
 test('a paused etcd with set_grpc_timeout → 4 "gRPC timeout"; works again after resume', async () => {
   const p = uniquePrefix('err-paused');
   const slow = newClient(cluster.endpoint);
@@ -212,6 +236,45 @@ test('a paused etcd with set_grpc_timeout → 4 "gRPC timeout"; works again afte
   slow.set_grpc_timeout(0);
   assert.is(slow.get_grpc_timeout(), 0);
   ok(await slow.set(p + 'k', 'after'));
+});
+
+test('close() while calls hang on a paused etcd rejects them with ClientClosedError promptly', async () => {
+  const c = newClient(cluster.endpoint);
+  ok(await c.head());
+  const member = cluster.members[0]!;
+  member.pause();
+  try {
+    const pending = [c.get('/it/errors/hang'), c.set('/it/errors/hang', 'v'), c.leases()].map((p) =>
+      p.then(
+        (r) => `resolved ${r.error_code()} ${r.error_message()}`,
+        (e: unknown) => e,
+      ),
+    );
+    // the calls are really stuck: none settles while the member is paused (bounded check, 300 ms)
+    let settledEarly = 0;
+    for (const p of pending) void p.then(() => settledEarly++);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(settledEarly, 0, 'no call settled while paused');
+    const t0 = Date.now();
+    await c.close();
+    const settled = await Promise.all(pending);
+    assert.ok(Date.now() - t0 < 2000, `settled after ${Date.now() - t0} ms`);
+    for (const s of settled) assert.instance(s, ClientClosedError, String(s));
+  } finally {
+    member.resume();
+  }
+  ok(await client.head(), 'the suite client still works after resume');
+});
+
+test('a listing larger than 4 MiB (grpc-js default receive limit) is received', async () => {
+  const p = uniquePrefix('err-large-ls');
+  const chunk = Buffer.alloc(1024 * 1024, 0x7a);
+  for (let i = 0; i < 5; i++) ok(await client.set(`${p}${i}`, chunk));
+  const l = ok(await client.ls(p));
+  assert.is(l.values().length, 5);
+  for (const v of l.values()) assert.ok(v.as_bytes().equals(chunk));
+  const d = ok(await client.rmdir(p, true));
+  assert.is(d.values().length, 5);
 });
 
 test('timeoutMs option applies like set_grpc_timeout', async () => {

@@ -482,6 +482,19 @@ test('keys(): keys and revisions present, values empty', async () => {
   assert.equal(r.keys(), [p + 'x', p + 'y']);
 });
 
+test('300 concurrent writes and reads all succeed', async () => {
+  const p = uniquePrefix('kv-concurrent');
+  const n = 300;
+  const sets = await Promise.all(Array.from({ length: n }, (_, i) => client.set(`${p}${String(i).padStart(3, '0')}`, String(i))));
+  for (const s of sets) ok(s);
+  assert.is(new Set(sets.map((s) => s.index())).size, n, 'one revision per write');
+  const gets = await Promise.all(Array.from({ length: n }, (_, i) => client.get(`${p}${String(i).padStart(3, '0')}`)));
+  gets.forEach((g, i) => assert.is(ok(g).value().as_string(), String(i)));
+  const l = ok(await client.ls(p));
+  assert.is(l.values().length, n);
+  assert.is(ok(await client.rmdir(p, true)).values().length, n);
+});
+
 // ---- txn -------------------------------------------------------------------------------------------
 
 test('txn: compares hold → success ops run; values() from ranges and deletes, prev_value() from the first put', async () => {
