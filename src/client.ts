@@ -2,10 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, prefixRange, toBool, toBytes, toLeaseId, toMemberId, toNonNegativeInt, toRevision, toStr, toTtl, type Bytes } from './args';
 import * as cluster from './cluster';
 import { Connection } from './connection';
+import * as election from './election';
 import { parseEndpoints, type Endpoint } from './endpoints';
 import { ClientClosedError } from './errors';
+import { KeepAlive } from './keepalive';
 import * as kv from './kv';
 import * as lease from './lease';
+import * as locks from './lock';
+import { Observer } from './observer';
 import { createRaw, type RawClient } from './raw';
 import type { Response } from './response';
 import { GrpcJsTransport } from './transport/grpc-js';
@@ -405,6 +409,86 @@ export class Client {
   remove_member(member_id: number | bigint): Promise<Response> {
     const id = toMemberId('member_id', member_id);
     return this.guard() ?? cluster.removeMember(this.conn, id);
+  }
+
+  // ---- keepalive, lock and election ---------------------------------------------------------------------
+
+  /**
+   * Grants a lease of `ttl` seconds and keeps it alive (C++ `leasekeepalive`): see {@link KeepAlive}. Where C++
+   * returns a KeepAlive whatever happens, this rejects with a KeepAliveError carrying the grant's error code and
+   * message when the grant fails (and with ClientClosedError after close).
+   */
+  leasekeepalive(ttl: number): Promise<KeepAlive> {
+    const t = toTtl('ttl', ttl);
+    return this.guard() ?? KeepAlive.create(this, t);
+  }
+
+  /**
+   * Takes the lock `key` on etcd's lock service, waiting until it is free: grants a lease of `lease_ttl`
+   * seconds, keeps it alive while held, and answers action "lock" with `lock_key()` (pass it to `unlock`) and
+   * `value().lease()`. With `set_grpc_timeout`, a lock still held elsewhere answers 4 'gRPC timeout'; on any
+   * failure the lease is revoked at once (C++ lets it expire). Closing the client ends the wait
+   * (ClientClosedError).
+   */
+  lock(key: Bytes, lease_ttl = 10): Promise<Response> {
+    const k = toBytes('key', key);
+    const t = toTtl('lease_ttl', lease_ttl);
+    return this.guard() ?? locks.lock(this, k, t);
+  }
+
+  /** Takes the lock `key` with the caller's lease (kept alive and revoked by the caller); `value().lease()` is it. */
+  lock_with_lease(key: Bytes, lease_id: number | bigint): Promise<Response> {
+    const k = toBytes('key', key);
+    const l = toLeaseId('lease_id', lease_id);
+    return this.guard() ?? locks.lockWithLease(this.conn, k, l);
+  }
+
+  /** Releases a lock by its `lock_key()`; for a lock taken by `lock()` also stops its keepalive and revokes its lease. */
+  unlock(lock_key: Bytes): Promise<Response> {
+    const k = toBytes('lock_key', lock_key);
+    return this.guard() ?? locks.unlock(this.conn, k);
+  }
+
+  /**
+   * Campaigns for leadership of election `name` with a lease, waiting until elected. `value().key()` and
+   * `value().created_index()` identify the leadership for `proclaim`/`resign`; `name()` is the election.
+   */
+  campaign(name: Bytes, lease_id: number | bigint, value: Bytes): Promise<Response> {
+    const n = toBytes('name', name);
+    const l = toLeaseId('lease_id', lease_id);
+    const v = toBytes('value', value);
+    return this.guard() ?? election.campaign(this.conn, n, l, v);
+  }
+
+  /** The leader publishes `value` (action "proclaim"; C++ "preclaim"). `key`/`revision` come from `campaign`. */
+  proclaim(name: Bytes, lease_id: number | bigint, key: Bytes, revision: number, value: Bytes): Promise<Response> {
+    const n = toBytes('name', name);
+    const l = toLeaseId('lease_id', lease_id);
+    const k = toBytes('key', key);
+    const r = toRevision('revision', revision);
+    const v = toBytes('value', value);
+    return this.guard() ?? election.proclaim(this.conn, n, l, k, r, v);
+  }
+
+  /** The current leader of `name`: its full kv in `value()`. Without a leader, the server's error. */
+  leader(name: Bytes): Promise<Response> {
+    const n = toBytes('name', name);
+    return this.guard() ?? election.leader(this.conn, n);
+  }
+
+  /** Watches the leader of `name` (see {@link Observer}). Throws ClientClosedError after close. */
+  observe(name: Bytes): Observer {
+    const n = toBytes('name', name);
+    return new Observer(this.conn, n);
+  }
+
+  /** Gives up leadership of `name` (`key`/`revision` from `campaign`). */
+  resign(name: Bytes, lease_id: number | bigint, key: Bytes, revision: number): Promise<Response> {
+    const n = toBytes('name', name);
+    const l = toLeaseId('lease_id', lease_id);
+    const k = toBytes('key', key);
+    const r = toRevision('revision', revision);
+    return this.guard() ?? election.resign(this.conn, n, l, k, r);
   }
 
   // ---- lifetime -------------------------------------------------------------------------------------

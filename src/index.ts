@@ -4,6 +4,8 @@
 export { Client, type ClientOptions, type LoadBalancer } from './client';
 export { Response, Value, Event, EventType, Member } from './response';
 export { Transaction, CompareResult, CompareTarget } from './txn';
+export { KeepAlive, type KeepAliveHandler } from './keepalive';
+export { Observer } from './observer';
 export { Watcher, type WatchCallback, type WaitCallback } from './watcher';
 export type { Bytes } from './args';
 export type { RawClient, RawService, RawCallOptions } from './raw';

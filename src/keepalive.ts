@@ -1,0 +1,636 @@
+// Keeping leases alive (C++ etcd::KeepAlive). Every KeepAlive of a client shares one LeaseKeepAlive stream,
+// run by the client's LeaseKeeper engine below; a KeepAlive is a thin subscriber that turns the engine's
+// final verdict into the C++ contract (handler, Check, Cancel).
+//
+// client.ts and keepalive.ts import each other: KeepAlive needs `Client` to accept a client or a URL, the
+// Client's `leasekeepalive` needs KeepAlive. Neither touches the other at module load, so the cycle is safe
+// under CommonJS and ESM alike.
+
+import {
+  LeaseService,
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+} from '../generated/etcdserver/etcdserverpb/rpc';
+import { describe, toFunction, toLeaseId, toNonNegativeInt, toTtl } from './args';
+import { Client } from './client';
+import type { Connection } from './connection';
+import {
+  ClientClosedError,
+  ERROR_GRPC_DEADLINE_EXCEEDED,
+  ERROR_GRPC_UNKNOWN,
+  GrpcStatusError,
+  KeepAliveError,
+  LeaseExpiredError,
+  isTransientStreamError,
+  needsNewToken,
+} from './errors';
+import { backoffMs } from './retry';
+import { trace } from './trace';
+import type { StreamCall, StreamHandlers } from './transport/transport';
+
+// ---- pure scheduling rules (unit-tested) -------------------------------------------------------------
+
+/** Never refresh one lease more often than this, however short its TTL (Go's client: 500 ms). */
+export const MIN_REFRESH_INTERVAL_MS = 500;
+
+/** How long after a refresh the next one is due: a third of the TTL (as etcd's Go client), at least 500 ms. */
+export function refreshIntervalMs(ttlSeconds: number): number {
+  return Math.max(MIN_REFRESH_INTERVAL_MS, (ttlSeconds * 1000) / 3);
+}
+
+/**
+ * When the lease must be assumed gone if no later refresh succeeds. Counted from when the answered request
+ * was *sent* (the server renewed the lease at some point after that), so the local deadline is never later
+ * than the server's. A TTL of 0 means "not known yet" (no local deadline).
+ */
+export function localDeadline(sentAt: number, ttlSeconds: number): number {
+  return ttlSeconds > 0 ? sentAt + ttlSeconds * 1000 : Infinity;
+}
+
+/** The engine's next wake-up: the earliest send, deadline or reconnect still ahead (Infinity: none). */
+export function nextWakeAt(
+  leases: Iterable<{ nextSendAt: number; expiresAt: number }>,
+  sending: boolean,
+  reconnectAt: number | undefined,
+): number {
+  let at = reconnectAt ?? Infinity;
+  for (const l of leases) {
+    at = Math.min(at, l.expiresAt);
+    if (sending) at = Math.min(at, l.nextSendAt);
+  }
+  return at;
+}
+
+/** C++ wording of a failed refresh (`std::runtime_error` in refresh_once). */
+function refreshFailure(id: bigint, code: number, message: string): KeepAliveError {
+  return new KeepAliveError(id, `Failed to refresh lease: error code: ${code}, message: ${message}`, code);
+}
+
+function expiredLocally(id: bigint): KeepAliveError {
+  return new KeepAliveError(
+    id,
+    `Failed to refresh lease: lease ${id} expired before it could be refreshed (connection lost)`,
+    ERROR_GRPC_DEADLINE_EXCEEDED,
+  );
+}
+
+function cancelledError(id: bigint): KeepAliveError {
+  return new KeepAliveError(id, `KeepAlive of lease ${id} was cancelled`);
+}
+
+// ---- the engine --------------------------------------------------------------------------------------
+
+/** What the engine needs from the outside world; injected so unit tests can drive it with a fake clock. */
+export interface KeeperDeps {
+  /** Opens a LeaseKeepAlive stream (rejects with ClientClosedError or an authentication failure). */
+  open(handlers: StreamHandlers<LeaseKeepAliveResponse>): Promise<StreamCall<LeaseKeepAliveRequest>>;
+  now(): number;
+  /** A timer; `weak` ones must not keep the process alive. */
+  setTimer(fn: () => void, ms: number, weak?: boolean): unknown;
+  clearTimer(handle: unknown): void;
+  /** Delay before reconnect attempt `attempt` (0-based). */
+  backoff(attempt: number): number;
+  /** Called when the server rejected the auth token; the next open should authenticate again. */
+  renewToken?(): void;
+}
+
+/** One subscriber of a lease (a KeepAlive). */
+interface Subscriber {
+  /** Called once, when the lease stops for good (never after `remove()`). */
+  readonly onFinal: (err: Error) => void;
+  readonly waiters: Set<Waiter>;
+}
+
+interface Waiter {
+  resolve(ttl: number): void;
+  reject(err: Error): void;
+  timer: unknown;
+}
+
+interface Kept {
+  readonly id: bigint;
+  /** Seconds; from the last response (initially what the subscriber said; 0 = unknown). */
+  ttl: number;
+  nextSendAt: number;
+  expiresAt: number;
+  /** Send times of the requests on the current stream not answered yet, oldest first. */
+  readonly unanswered: number[];
+  readonly subs: Set<Subscriber>;
+}
+
+/** A subscription to one lease, as `LeaseKeeper.add` returns it. */
+export interface KeptLease {
+  readonly id: bigint;
+  /**
+   * Sends a keepalive for this lease now and resolves with the TTL of the next response for it. Rejects after
+   * `timeoutMs` with a KeepAliveError (code 4), with the lease's final error if it stops meanwhile, with a
+   * KeepAliveError if the subscription is removed, or with ClientClosedError. A transient disconnect does not
+   * reject: the request is sent again on the new stream, within the same timeout.
+   */
+  refreshOnce(timeoutMs: number): Promise<number>;
+  /** Stops keeping the lease alive for this subscriber (idempotent). Does not revoke. */
+  remove(): void;
+}
+
+type KeeperState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+/**
+ * Keeps every lease of one client alive over a single LeaseKeepAlive stream (etcd's Go client `lease.go`).
+ *
+ * | state      | what holds                          | → next                                                   |
+ * |------------|-------------------------------------|----------------------------------------------------------|
+ * | Idle       | no leases, no stream, no timer      | a lease is added → Connecting                            |
+ * | Connecting | stream being opened (token fetch)   | opened → Open; fails transiently → Backoff; else fail all |
+ * | Open       | stream up, timer on next send/expiry| stream ends cleanly or transiently → Backoff; other → fail all |
+ * | Backoff    | no stream, timer on reconnect/expiry| timer → Connecting                                       |
+ * | any        |                                     | last lease removed or failed → Idle (stream end()ed)     |
+ * | any        |                                     | client closed → Closed (final; stream cancelled)         |
+ *
+ * Per lease: a keepalive is sent when it is added, a third of its TTL after each answer (at least 500 ms
+ * apart), and again for every lease right after the stream reopens. Each answer moves the local deadline to
+ * `sent + TTL`; the deadline keeps running while disconnected. A lease stops for good when the server answers
+ * TTL ≤ 0 (LeaseExpiredError), when its deadline passes unrefreshed (KeepAliveError), or when the stream fails
+ * with a non-transient status (KeepAliveError with that code).
+ */
+export class LeaseKeeper {
+  private state: KeeperState = 'idle';
+  private readonly leases = new Map<bigint, Kept>();
+  private call: StreamCall<LeaseKeepAliveRequest> | undefined;
+  /** Identifies the current stream; callbacks of older streams are ignored. */
+  private generation = 0;
+  private attempt = 0;
+  private reconnectAt: number | undefined;
+  private timer: unknown;
+  private timerAt = Infinity;
+  /** How many streams were opened so far (for tests and tracing). */
+  streamsOpened = 0;
+
+  constructor(private readonly deps: KeeperDeps) {}
+
+  /** The current state (for tests and tracing). */
+  get currentState(): KeeperState {
+    return this.state;
+  }
+
+  /** How many distinct leases are being kept alive. */
+  get size(): number {
+    return this.leases.size;
+  }
+
+  /**
+   * Starts keeping `id` alive; `ttlSeconds` is the TTL the caller believes it has (0 = unknown until the first
+   * answer). Several subscribers may keep the same lease; each gets the final error. Throws ClientClosedError
+   * once the engine is closed.
+   */
+  add(id: bigint, ttlSeconds: number, onFinal: (err: Error) => void): KeptLease {
+    if (this.state === 'closed') throw new ClientClosedError();
+    const now = this.deps.now();
+    let kept = this.leases.get(id);
+    if (!kept) {
+      kept = { id, ttl: ttlSeconds, nextSendAt: now, expiresAt: localDeadline(now, ttlSeconds), unanswered: [], subs: new Set() };
+      this.leases.set(id, kept);
+    }
+    const sub: Subscriber = { onFinal, waiters: new Set() };
+    kept.subs.add(sub);
+    trace('lease', `keeping lease ${id} alive (ttl ${ttlSeconds} s, ${this.leases.size} leases)`);
+    if (this.state === 'idle') this.connect();
+    else if (this.state === 'open') this.sendDue();
+    this.schedule();
+    return {
+      id,
+      refreshOnce: (timeoutMs) => this.refreshOnce(id, sub, timeoutMs),
+      remove: () => this.remove(id, sub),
+    };
+  }
+
+  /** Ends everything: cancels the stream and timers, rejects pending refreshes with ClientClosedError. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.generation++;
+    this.clearTimer();
+    this.call?.cancel();
+    this.call = undefined;
+    for (const kept of this.leases.values()) {
+      for (const sub of kept.subs) this.rejectWaiters(sub, new ClientClosedError());
+    }
+    this.leases.clear();
+    trace('lease', 'keepalive engine closed');
+  }
+
+  private refreshOnce(id: bigint, sub: Subscriber, timeoutMs: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      if (this.state === 'closed') return reject(new ClientClosedError());
+      const kept = this.leases.get(id);
+      if (!kept || !kept.subs.has(sub)) return reject(cancelledError(id));
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: this.deps.setTimer(() => {
+          sub.waiters.delete(waiter);
+          reject(refreshFailure(id, ERROR_GRPC_DEADLINE_EXCEEDED, 'gRPC timeout'));
+        }, timeoutMs),
+      };
+      sub.waiters.add(waiter);
+      if (this.state === 'open') this.send(kept);
+      this.schedule();
+    });
+  }
+
+  private remove(id: bigint, sub: Subscriber): void {
+    const kept = this.leases.get(id);
+    if (!kept || !kept.subs.delete(sub)) return;
+    this.rejectWaiters(sub, cancelledError(id));
+    if (kept.subs.size === 0) {
+      this.leases.delete(id);
+      trace('lease', `stopped keeping lease ${id} alive`);
+      if (this.leases.size === 0) this.goIdle();
+      else this.schedule();
+    }
+  }
+
+  private rejectWaiters(sub: Subscriber, err: Error): void {
+    for (const w of sub.waiters) {
+      this.deps.clearTimer(w.timer);
+      w.reject(err);
+    }
+    sub.waiters.clear();
+  }
+
+  /** The lease stopped for good: tell every subscriber once, then forget it. */
+  private fail(kept: Kept, err: Error): void {
+    if (this.leases.get(kept.id) !== kept) return;
+    this.leases.delete(kept.id);
+    trace('lease', `lease ${kept.id} stopped: ${err.message}`);
+    for (const sub of kept.subs) {
+      sub.onFinal(err);
+      this.rejectWaiters(sub, err);
+    }
+    kept.subs.clear();
+  }
+
+  private goIdle(): void {
+    if (this.state === 'closed') return;
+    this.state = 'idle';
+    this.generation++;
+    this.attempt = 0;
+    this.reconnectAt = undefined;
+    this.clearTimer();
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      // etcd ends the stream once we half-close; the cancel is only a backstop in case it does not.
+      call.end();
+      this.deps.setTimer(() => call.cancel(), 2000, true);
+    }
+    trace('lease', 'no leases left: stream ended, engine idle');
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    this.reconnectAt = undefined;
+    const generation = ++this.generation;
+    this.deps
+      .open({
+        onMessage: (m) => {
+          if (generation === this.generation) this.onMessage(m);
+        },
+        onClose: (err) => {
+          if (generation === this.generation) this.onStreamClosed(err);
+        },
+      })
+      .then(
+        (call) => {
+          if (generation !== this.generation) return call.cancel();
+          this.call = call;
+          this.state = 'open';
+          this.streamsOpened++;
+          trace('lease', `keepalive stream open (#${this.streamsOpened}), ${this.leases.size} leases`);
+          // Requests sent on an earlier stream will never be answered; re-send every lease at once.
+          const now = this.deps.now();
+          for (const kept of this.leases.values()) {
+            kept.unanswered.length = 0;
+            kept.nextSendAt = now;
+          }
+          this.sendDue();
+          this.schedule();
+        },
+        (err: unknown) => {
+          if (generation === this.generation) this.onStreamClosed(err);
+        },
+      );
+  }
+
+  private send(kept: Kept): void {
+    const now = this.deps.now();
+    this.call!.write({ ID: kept.id });
+    kept.unanswered.push(now);
+    kept.nextSendAt = now + refreshIntervalMs(kept.ttl);
+  }
+
+  private sendDue(): void {
+    const now = this.deps.now();
+    for (const kept of this.leases.values()) if (kept.nextSendAt <= now) this.send(kept);
+  }
+
+  private onMessage(res: LeaseKeepAliveResponse): void {
+    this.attempt = 0;
+    const kept = this.leases.get(res.ID);
+    if (!kept) return; // answer for a lease removed meanwhile
+    const now = this.deps.now();
+    const sentAt = kept.unanswered.shift() ?? now;
+    const ttl = Number(res.TTL);
+    if (ttl <= 0) {
+      this.fail(kept, new LeaseExpiredError(kept.id));
+      if (this.leases.size === 0) this.goIdle();
+      else this.schedule();
+      return;
+    }
+    kept.ttl = ttl;
+    kept.expiresAt = localDeadline(sentAt, ttl);
+    kept.nextSendAt = now + refreshIntervalMs(ttl);
+    for (const sub of kept.subs) {
+      for (const w of sub.waiters) {
+        this.deps.clearTimer(w.timer);
+        w.resolve(ttl);
+      }
+      sub.waiters.clear();
+    }
+    this.schedule();
+  }
+
+  private onStreamClosed(err: unknown): void {
+    this.generation++;
+    this.call = undefined;
+    if (this.state === 'closed' || this.state === 'idle') return;
+    if (err instanceof ClientClosedError) return; // the client's close() closes us too
+    if (this.leases.size === 0) return this.goIdle();
+    const status = err === null ? null : err instanceof GrpcStatusError ? err : new GrpcStatusError(ERROR_GRPC_UNKNOWN, String((err as Error)?.message ?? err));
+    if (status && needsNewToken(status)) this.deps.renewToken?.();
+    else if (status && !isTransientStreamError(status.code)) {
+      trace('lease', `keepalive stream failed for good: ${status.code} ${status.details}`);
+      for (const kept of [...this.leases.values()]) this.fail(kept, refreshFailure(kept.id, status.code, status.details));
+      return this.goIdle();
+    }
+    this.state = 'backoff';
+    const wait = this.deps.backoff(this.attempt++);
+    this.reconnectAt = this.deps.now() + wait;
+    trace('lease', `keepalive stream ${status ? `failed (${status.code} ${status.details})` : 'ended by the server'}; reconnecting in ${wait} ms`);
+    this.schedule();
+  }
+
+  /** Timer callback: expire overdue leases, send due keepalives, reconnect when the backoff is over. */
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.state === 'closed' || this.state === 'idle') return;
+    const now = this.deps.now();
+    for (const kept of [...this.leases.values()]) if (now >= kept.expiresAt) this.fail(kept, expiredLocally(kept.id));
+    if (this.leases.size === 0) return this.goIdle();
+    if (this.state === 'open') this.sendDue();
+    else if (this.state === 'backoff' && this.reconnectAt !== undefined && now >= this.reconnectAt) this.connect();
+    this.schedule();
+  }
+
+  /** Sets the one timer to the earliest next action. */
+  private schedule(): void {
+    if (this.state === 'closed' || this.state === 'idle') return this.clearTimer();
+    const at = nextWakeAt(this.leases.values(), this.state === 'open', this.state === 'backoff' ? this.reconnectAt : undefined);
+    if (at === this.timerAt && this.timer !== undefined) return;
+    this.clearTimer();
+    if (at === Infinity) return;
+    this.timerAt = at;
+    this.timer = this.deps.setTimer(() => this.onTimer(), Math.max(0, at - this.deps.now()));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) this.deps.clearTimer(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+}
+
+const keepers = new WeakMap<Connection, LeaseKeeper>();
+
+/** @internal The client's keepalive engine, created on first use and closed with the client. */
+export function leaseKeeper(conn: Connection): LeaseKeeper {
+  let keeper = keepers.get(conn);
+  if (!keeper) {
+    conn.assertOpen();
+    const k = new LeaseKeeper({
+      open: (handlers) => conn.openStream(LeaseService.leaseKeepAlive, handlers, undefined, true),
+      now: () => Date.now(),
+      setTimer: (fn, ms, weak) => {
+        const t = setTimeout(fn, ms);
+        if (weak) t.unref();
+        return t;
+      },
+      clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+      backoff: backoffMs,
+      renewToken: () => conn.auth?.invalidate(undefined),
+    });
+    keepers.set(conn, (keeper = k));
+    conn.track({ close: () => k.close() });
+  }
+  return keeper;
+}
+
+// ---- KeepAlive ---------------------------------------------------------------------------------------
+
+/** Called at most once, when a KeepAlive stops for good: LeaseExpiredError or KeepAliveError. */
+export type KeepAliveHandler = (error: Error) => void;
+
+/** Check()'s refresh timeout when the client has none (`set_grpc_timeout(0)`). */
+const DEFAULT_CHECK_TIMEOUT_MS = 5000;
+
+function toClient(x: unknown): Client | string {
+  if (x instanceof Client || typeof x === 'string') return x;
+  throw new TypeError(`client must be a Client or an endpoint URL string, got ${describe(x)}`);
+}
+
+/** Splits `([handler,] ttl, lease_id)`. */
+function keepAliveArgs(a: unknown, b: unknown, c: unknown, leaseDefault?: bigint): { handler?: KeepAliveHandler; ttl: number; id: bigint } {
+  let handler: KeepAliveHandler | undefined;
+  let ttl: unknown;
+  let id: unknown;
+  if (typeof a === 'function') {
+    handler = toFunction<KeepAliveHandler>('handler', a);
+    ttl = b;
+    id = c;
+  } else {
+    if (c !== undefined) throw new TypeError(`handler must be a function, got ${describe(a)}`);
+    ttl = a;
+    id = b;
+  }
+  const t = toTtl('ttl', ttl);
+  const lease = id === undefined && leaseDefault !== undefined ? leaseDefault : toLeaseId('lease_id', id);
+  return handler ? { handler, ttl: t, id: lease } : { ttl: t, id: lease };
+}
+
+/**
+ * Keeps one lease alive until cancelled (C++ `etcd::KeepAlive`). All KeepAlives of a client share the
+ * client's single LeaseKeepAlive stream; a keepalive is sent at once, then every third of the TTL.
+ *
+ * - **Disconnects** (beyond C++): a transient failure or a server restart does not stop it; it reconnects
+ *   with backoff and refreshes again, as long as the lease still exists.
+ * - **Stops for good** when the lease is gone (server answers TTL 0: LeaseExpiredError, a RangeError like
+ *   C++ `std::out_of_range`), when the connection stays down until the lease must have expired
+ *   (KeepAliveError), or on a non-transient stream error (KeepAliveError with its code). The handler, if
+ *   given, is called once with that error (from a microtask; what it throws is not caught), and `Check()`
+ *   rejects with it.
+ * - **`Cancel()`** stops refreshing and does not revoke the lease (as C++); the handler is not called.
+ * - **Client closed**: it stops like `Cancel()`; `Check()` then rejects with ClientClosedError.
+ * - **URL form**: it makes its own Client and closes it when it stops (Cancel, failure).
+ */
+export class KeepAlive {
+  private client: Client;
+  private ownsClient = false;
+  private readonly leaseId: bigint;
+  private readonly handler: KeepAliveHandler | undefined;
+  private readonly kept: KeptLease;
+  private state: 'running' | 'cancelled' | 'failed' | 'client-closed' = 'running';
+  private error: Error | undefined;
+  private timeoutMs: number | undefined;
+  private readonly untrack: () => void;
+  private resolveDone!: (err: Error | undefined) => void;
+  private readonly done = new Promise<Error | undefined>((r) => (this.resolveDone = r));
+
+  /**
+   * Keeps the existing lease `lease_id` (> 0) alive; `ttl` is its TTL in seconds (0: unknown, learnt from the
+   * first refresh). To grant a lease first, use {@link KeepAlive.create} or `client.leasekeepalive(ttl)`.
+   * @throws TypeError / RangeError for bad arguments; ClientClosedError if the client is closed.
+   */
+  constructor(client: Client | string, ttl: number, lease_id: number | bigint);
+  constructor(client: Client | string, handler: KeepAliveHandler, ttl: number, lease_id: number | bigint);
+  constructor(client: Client | string, a: KeepAliveHandler | number, b: number | bigint, c?: number | bigint) {
+    const target = toClient(client);
+    const { handler, ttl, id } = keepAliveArgs(a, b, c);
+    if (id === 0n) throw new RangeError('lease_id must be a lease id > 0; use KeepAlive.create(client, ttl) to grant a lease first');
+    if (typeof target === 'string') {
+      this.client = new Client(target);
+      this.ownsClient = true;
+    } else this.client = target;
+    const conn = this.client.conn;
+    try {
+      conn.assertOpen('the etcd client of this KeepAlive');
+      this.leaseId = id;
+      this.handler = handler;
+      this.kept = leaseKeeper(conn).add(id, ttl, (err) => this.fail(err));
+    } catch (err) {
+      if (this.ownsClient) void this.client.close();
+      throw err;
+    }
+    this.untrack = conn.track({ close: () => this.stop('client-closed') });
+  }
+
+  /**
+   * `KeepAlive.create(client | url, [handler,] ttl, lease_id = 0)`: with `lease_id` 0 it first grants a lease
+   * of `ttl` seconds (C++ auto-grant), then keeps it alive. Rejects with a KeepAliveError carrying the grant's
+   * error code and message if the grant fails, or with ClientClosedError.
+   * @throws TypeError / RangeError (synchronously) for bad arguments.
+   */
+  static create(client: Client | string, ttl: number, lease_id?: number | bigint): Promise<KeepAlive>;
+  static create(client: Client | string, handler: KeepAliveHandler, ttl: number, lease_id?: number | bigint): Promise<KeepAlive>;
+  static create(client: Client | string, a: KeepAliveHandler | number, b?: number | bigint, c?: number | bigint): Promise<KeepAlive> {
+    const target = toClient(client);
+    const { handler, ttl, id } = keepAliveArgs(a, b, c, 0n);
+    const start = (c: Client | string, leaseId: bigint, leaseTtl: number): KeepAlive =>
+      handler ? new KeepAlive(c, handler, leaseTtl, leaseId) : new KeepAlive(c, leaseTtl, leaseId);
+    if (id !== 0n) return Promise.resolve().then(() => start(target, id, ttl));
+    const own = typeof target === 'string';
+    const c0 = own ? new Client(target) : target;
+    return (async () => {
+      try {
+        const granted = await c0.leasegrant(ttl);
+        if (!granted.is_ok()) {
+          throw new KeepAliveError(0n, `Failed to grant a lease: error code: ${granted.error_code()}, message: ${granted.error_message()}`, granted.error_code());
+        }
+        const ka = start(c0, granted.value().lease(), granted.value().ttl() || ttl);
+        ka.ownsClient = own;
+        return ka;
+      } catch (err) {
+        if (own) void c0.close();
+        throw err;
+      }
+    })();
+  }
+
+  /** The lease id (C++ `Lease()`). */
+  Lease(): bigint {
+    return this.leaseId;
+  }
+
+  /** Stops refreshing (idempotent). Does not revoke the lease, which then expires after its TTL (as C++). */
+  Cancel(): void {
+    this.stop('cancelled');
+  }
+
+  /**
+   * Rejects with the error that stopped this KeepAlive, if any; with a KeepAliveError if it was cancelled;
+   * with ClientClosedError if its client was closed. Otherwise refreshes once (timeout: the client's
+   * `set_grpc_timeout`, or this KeepAlive's, or 5 s) and resolves; if that refresh fails, the KeepAlive stops
+   * for good, the handler is called and Check rejects with the error (TTL 0: LeaseExpiredError; no answer in
+   * time: KeepAliveError code 4), as C++ `Check()`.
+   */
+  async Check(): Promise<void> {
+    if (this.state === 'running') {
+      const timeout = this.timeoutMs ?? (this.client.conn.timeoutMs || DEFAULT_CHECK_TIMEOUT_MS);
+      try {
+        await this.kept.refreshOnce(timeout);
+        return;
+      } catch (err) {
+        if (this.state === 'running' && !(err instanceof ClientClosedError)) this.fail(err as Error);
+        if (this.state === 'running') throw err;
+      }
+    }
+    if (this.state === 'failed') throw this.error!;
+    if (this.state === 'client-closed') throw new ClientClosedError('the etcd client of this KeepAlive');
+    throw cancelledError(this.leaseId);
+  }
+
+  /** Sets the timeout of `Check()`'s refresh in ms (C++ `KeepAlive::set_grpc_timeout`); 0 = the client's. */
+  set_grpc_timeout(ms: number): void {
+    const t = toNonNegativeInt('timeout', ms);
+    this.timeoutMs = t === 0 ? undefined : t;
+  }
+  /** The timeout of `Check()`'s refresh in ms (0: the client's timeout, or 5 s without one). */
+  get_grpc_timeout(): number {
+    return this.timeoutMs ?? 0;
+  }
+
+  /**
+   * Resolves once this KeepAlive has stopped: with the error the handler got, or `undefined` when it was
+   * cancelled or its client was closed. Never rejects.
+   */
+  closed(): Promise<Error | undefined> {
+    return this.done;
+  }
+
+  /** `using ka = …` cancels it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.Cancel();
+  }
+
+  /** `await using ka = …` cancels it (and closes its own client, for the URL form). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.Cancel();
+    if (this.ownsClient) await this.client.close();
+  }
+
+  private fail(err: Error): void {
+    if (this.state !== 'running') return;
+    this.error = err;
+    this.stop('failed');
+    const handler = this.handler;
+    if (handler) queueMicrotask(() => handler(err));
+  }
+
+  private stop(state: 'cancelled' | 'failed' | 'client-closed'): void {
+    if (this.state !== 'running') return;
+    this.state = state;
+    this.kept.remove();
+    this.untrack();
+    this.resolveDone(this.error);
+    if (this.ownsClient) void this.client.close();
+  }
+}

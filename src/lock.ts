@@ -1,0 +1,93 @@
+// Distributed locks on etcd's server-side lock service (v3lock), so they interoperate with etcdctl and Go
+// clients (C++ SyncClient::lock_internal / unlock_internal, cpp-semantics §2.7).
+
+import { LockService } from '../generated/etcdserver/api/v3lock/v3lockpb/v3lock';
+import { LeaseService } from '../generated/etcdserver/etcdserverpb/rpc';
+import type { Client } from './client';
+import type { Connection } from './connection';
+import { KeepAlive } from './keepalive';
+import { respond } from './respond';
+import { Value, type Response } from './response';
+
+const EMPTY = Buffer.alloc(0);
+
+/** The KeepAlives of the locks `lock()` took, per client, by lock key (hex of its bytes). */
+const heldLocks = new WeakMap<Connection, Map<string, KeepAlive>>();
+
+function locksOf(conn: Connection): Map<string, KeepAlive> {
+  let m = heldLocks.get(conn);
+  if (!m) heldLocks.set(conn, (m = new Map()));
+  return m;
+}
+
+/**
+ * `lock(key, ttl)`: grants a lease of `ttl` seconds, keeps it alive, then waits (server-side, no retry) until
+ * the lock on `name` is ours. `lock_key()` is the server's key (`<name>/<lease hex>`), `value().lease()` the
+ * lease, `index()` the header revision. Timeout (`set_grpc_timeout`): code 4 'gRPC timeout'.
+ *
+ * On any failure the keepalive is cancelled **and the lease revoked** (C++ only drops the keepalive and lets the
+ * lease expire): no lease is left behind, and should the server not have removed our waiter key itself (it does
+ * when the wait is cancelled, but not when the connection is lost), the key goes with the lease instead of
+ * holding up later lockers for up to `ttl` seconds. A client closed while waiting rejects with
+ * ClientClosedError; its lease then expires.
+ *
+ * While held, the lock lives as long as its lease: if the keepalive stops for good (lease lost during a long
+ * outage), the lock is lost with it and, as in C++, nothing reports it.
+ */
+export function lock(client: Client, name: Buffer, ttl: number): Promise<Response> {
+  const conn = client.conn;
+  return respond(conn, 'lock', async () => {
+    const granted = await conn.unary(LeaseService.leaseGrant, { TTL: BigInt(ttl), ID: 0n });
+    const keepAlive = new KeepAlive(client, Number(granted.TTL), granted.ID);
+    try {
+      const res = await conn.unary(LockService.lock, { name, lease: granted.ID }, { retry: false });
+      locksOf(conn).set(res.key.toString('hex'), keepAlive);
+      return {
+        index: Number(res.header?.revision ?? 0n),
+        value: new Value(res.key, EMPTY, 0, 0, 0, 0, granted.ID),
+        lockKey: res.key.toString('utf8'),
+      };
+    } catch (err) {
+      keepAlive.Cancel();
+      if (!conn.closed) await conn.unary(LeaseService.leaseRevoke, { ID: granted.ID }).catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/**
+ * `lock_with_lease(key, lease)`: waits for the lock on `name` held by the caller's own lease, which the caller
+ * keeps alive and revokes. Unlike C++ (which leaves it 0), `value().lease()` is that lease.
+ */
+export function lockWithLease(conn: Connection, name: Buffer, lease: bigint): Promise<Response> {
+  return respond(conn, 'lock', async () => {
+    const res = await conn.unary(LockService.lock, { name, lease }, { retry: false });
+    return {
+      index: Number(res.header?.revision ?? 0n),
+      value: new Value(res.key, EMPTY, 0, 0, 0, 0, lease),
+      lockKey: res.key.toString('utf8'),
+    };
+  });
+}
+
+/**
+ * `unlock(lock_key)`: deletes the lock key. If the lock came from `lock()` on this client, its keepalive is
+ * cancelled and its lease revoked (awaited) — whatever Unlock answered, so a lock whose Unlock failed is still
+ * released by the revoke.
+ */
+export async function unlock(conn: Connection, key: Buffer): Promise<Response> {
+  const res = await respond(conn, 'unlock', async () => {
+    const r = await conn.unary(LockService.unlock, { key });
+    return { index: Number(r.header?.revision ?? 0n) };
+  });
+  const locks = locksOf(conn);
+  const id = key.toString('hex');
+  const keepAlive = locks.get(id);
+  if (keepAlive) {
+    locks.delete(id);
+    keepAlive.Cancel();
+    // A failed revoke (client closing, cluster down) leaves the lease to expire after its TTL.
+    await conn.unary(LeaseService.leaseRevoke, { ID: keepAlive.Lease() }).catch(() => undefined);
+  }
+  return res;
+}

@@ -1,0 +1,215 @@
+// Observing an election (C++ `Client::observe` / `SyncClient::Observer`) over the server-streaming
+// Election.Observe RPC, resumed across disconnects.
+
+import { ElectionService, type LeaderResponse } from '../generated/etcdserver/api/v3election/v3electionpb/v3election';
+import type { Connection } from './connection';
+import { ClientClosedError, ERROR_GRPC_CANCELLED, GrpcStatusError, isTransientStreamError, needsNewToken, toFailure } from './errors';
+import { Response, Value } from './response';
+import { backoffMs } from './retry';
+import { trace } from './trace';
+import type { StreamCall } from './transport/transport';
+
+type ObserverState = 'connecting' | 'open' | 'backoff' | 'ended' | 'closed';
+
+interface Waiter {
+  resolve(r: Response): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The leader changes of one election, as C++ `Observer` (`client.observe(name)`): each `WaitOnce()` resolves
+ * with the next report — the current leader right after opening, then every new leader or proclaimed value —
+ * as a Response with action "observe" (C++ "obverse"), `value()` = the leader's kv, `name()` = the election.
+ * Reports that arrive while nobody waits are buffered, in order.
+ *
+ * | state      |                                   | → next                                                      |
+ * |------------|-----------------------------------|-------------------------------------------------------------|
+ * | Connecting | Observe stream being opened       | opened → Open; fails transiently → Backoff; else → Ended    |
+ * | Open       | reports are delivered             | clean end or transient error → Backoff; other error → Ended |
+ * | Backoff    | timer                             | → Connecting                                                |
+ * | Ended      | the error was delivered           | close() → Closed                                            |
+ * | any        |                                   | close() or client closed → Closed                           |
+ *
+ * - **Disconnects** (beyond C++): it reopens with backoff. etcd reports the current leader first on every new
+ *   stream; a first report equal to the last one delivered (same key and mod revision) is skipped, so nothing
+ *   is reported twice. A change that happened *and was superseded* while disconnected is not seen: observing
+ *   reports the leader's state, not every intermediate step.
+ * - **Non-transient error**: `WaitOnce()` resolves with an error Response (the status code and message), and
+ *   keeps doing so; the observer has ended.
+ * - **`close()`** (idempotent): a pending or later `WaitOnce()` resolves with code 1 (CANCELLED) "observer closed".
+ * - **Client closed**: a pending or later `WaitOnce()` rejects with ClientClosedError.
+ * - **Async iteration**: `for await (const r of observer)` yields the same reports; it ends after yielding an
+ *   error Response or when the observer or client is closed, and `break` closes the observer.
+ */
+export class Observer implements AsyncIterable<Response> {
+  private state: ObserverState = 'connecting';
+  private call: StreamCall<never> | undefined;
+  private generation = 0;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly buffer: Response[] = [];
+  private readonly waiters: Waiter[] = [];
+  /** Key and mod revision of the last report delivered, to skip its repetition after a reopen. */
+  private last: { key: Buffer; modRevision: bigint } | undefined;
+  private reopened = false;
+  private final: Response | undefined;
+  private closedByClient = false;
+  private readonly untrack: () => void;
+  private readonly nameText: string;
+  private readonly closedResponse: Response;
+  /** @internal Streams opened so far (for tests and tracing). */
+  streamsOpened = 0;
+  /** @internal Repeated reports skipped after a reopen (for tests). */
+  reportsSkipped = 0;
+
+  /** @internal Use `client.observe(name)`. */
+  constructor(
+    private readonly conn: Connection,
+    private readonly name: Buffer,
+  ) {
+    conn.assertOpen();
+    this.nameText = name.toString('utf8');
+    this.closedResponse = new Response({ code: ERROR_GRPC_CANCELLED, message: 'observer closed', action: 'observe', name: this.nameText });
+    this.untrack = conn.track({ close: () => this.shutdown(true) });
+    this.connect();
+  }
+
+  /**
+   * The next leader report (see the class comment for what happens on error, close and client close).
+   */
+  WaitOnce(): Promise<Response> {
+    const buffered = this.buffer.shift();
+    if (buffered) return Promise.resolve(buffered);
+    if (this.state === 'closed') {
+      return this.closedByClient ? Promise.reject(new ClientClosedError()) : Promise.resolve(this.closedResponse);
+    }
+    if (this.state === 'ended') return Promise.resolve(this.final!);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Stops observing (cancels the stream). Idempotent. */
+  close(): Promise<void> {
+    this.shutdown(false);
+    return Promise.resolve();
+  }
+
+  /** `await using observer = client.observe(name)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Response, void, undefined> {
+    try {
+      for (;;) {
+        let r: Response;
+        try {
+          r = await this.WaitOnce();
+        } catch (err) {
+          if (err instanceof ClientClosedError) return;
+          throw err;
+        }
+        if (r === this.closedResponse) return;
+        yield r;
+        if (!r.is_ok()) return;
+      }
+    } finally {
+      this.shutdown(false);
+    }
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    const generation = ++this.generation;
+    this.conn
+      .openStream(
+        ElectionService.observe,
+        {
+          onMessage: (m) => {
+            if (generation === this.generation) this.onMessage(m);
+          },
+          onClose: (err) => {
+            if (generation === this.generation) this.onStreamClosed(err);
+          },
+        },
+        { name: this.name },
+        true,
+      )
+      .then(
+        (call) => {
+          if (generation !== this.generation) return call.cancel();
+          this.call = call;
+          this.state = 'open';
+          this.streamsOpened++;
+          trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
+        },
+        (err: unknown) => {
+          if (generation === this.generation) this.onStreamClosed(err);
+        },
+      );
+  }
+
+  private onMessage(m: LeaderResponse): void {
+    this.attempt = 0;
+    const kv = m.kv;
+    if (!kv) return;
+    if (this.reopened) {
+      this.reopened = false;
+      if (this.last && this.last.modRevision === kv.modRevision && this.last.key.equals(kv.key)) {
+        this.reportsSkipped++;
+        return;
+      }
+    }
+    this.last = { key: kv.key, modRevision: kv.modRevision };
+    this.deliver(new Response({ action: 'observe', index: Number(m.header?.revision ?? 0n), value: Value.fromKv(kv), name: this.nameText }));
+  }
+
+  private deliver(r: Response): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.resolve(r);
+    else this.buffer.push(r);
+  }
+
+  private onStreamClosed(err: unknown): void {
+    this.generation++;
+    this.call = undefined;
+    if (this.state === 'closed' || this.state === 'ended') return;
+    if (err instanceof ClientClosedError) return this.shutdown(true);
+    const status = err === null || err instanceof GrpcStatusError ? err : undefined;
+    if (status && needsNewToken(status)) this.conn.auth?.invalidate(undefined);
+    else if (err !== null && (!status || !isTransientStreamError(status.code))) {
+      const { code, message } = toFailure(err);
+      trace('election', `observe stream failed for good: ${code} ${message}`);
+      this.state = 'ended';
+      this.final = new Response({ code, message, action: 'observe', name: this.nameText });
+      this.deliver(this.final);
+      for (const w of this.waiters.splice(0)) w.resolve(this.final);
+      return;
+    }
+    this.state = 'backoff';
+    this.reopened = true;
+    const wait = backoffMs(this.attempt++);
+    trace('election', `observe stream ${status ? `failed (${status.code} ${status.details})` : 'ended'}; reopening in ${wait} ms`);
+    const generation = this.generation;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (generation === this.generation && this.state === 'backoff') this.connect();
+    }, wait);
+  }
+
+  private shutdown(byClient: boolean): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closedByClient = byClient;
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.call?.cancel();
+    this.call = undefined;
+    this.untrack();
+    this.buffer.length = 0;
+    for (const w of this.waiters.splice(0)) {
+      if (byClient) w.reject(new ClientClosedError());
+      else w.resolve(this.closedResponse);
+    }
+  }
+}

@@ -1,0 +1,291 @@
+// KeepAlive against a real etcd 3.4: refresh pacing, lease loss (revoke, long outage), Cancel, one shared stream,
+// surviving a proxy outage and an etcd restart, and closing with the client.
+
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Client, ClientClosedError, KeepAlive, KeepAliveError, LeaseExpiredError } from '../../src/index';
+import { leaseKeeper } from '../../src/keepalive';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../helpers/proxy';
+import { eventually, ok } from './util';
+
+let cluster: EtcdCluster;
+let client: Client;
+
+const test = suite('keepalive integration (etcd 3.4)');
+
+test.before(async () => {
+  cluster = await startEtcd({ name: 'it-keepalive', dataDirOnTmpfs: true });
+  client = new Client(cluster.endpoint);
+});
+
+test.after(async () => {
+  await client?.close();
+  await cluster?.stop();
+});
+
+async function remainingTtl(c: Client, id: bigint): Promise<number> {
+  return ok(await c.leasetimetolive(id), 'leasetimetolive').value().ttl();
+}
+
+/** A handler that records every call, with a promise for the first. */
+function recorder() {
+  const calls: Error[] = [];
+  let first!: (e: Error) => void;
+  const firstCall = new Promise<Error>((r) => (first = r));
+  return {
+    calls,
+    firstCall,
+    handler: (e: Error) => {
+      calls.push(e);
+      first(e);
+    },
+  };
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
+  ]);
+}
+
+test('leasekeepalive(3) keeps a 3 s lease alive well past its TTL; Check() passes', async () => {
+  const ka = await client.leasekeepalive(3);
+  try {
+    const id = ka.Lease();
+    assert.is(typeof id, 'bigint');
+    assert.ok(id > 0n);
+    const start = Date.now();
+    let polls = 0;
+    while (Date.now() - start < 7500) {
+      const ttl = await remainingTtl(client, id);
+      assert.ok(ttl > 0, `lease ${id} expired after ${Date.now() - start} ms (ttl ${ttl})`);
+      polls++;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(polls >= 10);
+    await ka.Check();
+    assert.ok((await remainingTtl(client, id)) > 0);
+  } finally {
+    ka.Cancel();
+    await client.leaserevoke(ka.Lease());
+  }
+});
+
+test('revoked lease: handler gets LeaseExpiredError (a RangeError) promptly; Check() rejects with it', async () => {
+  const rec = recorder();
+  const ka = await KeepAlive.create(client, rec.handler, 3);
+  await ka.Check();
+  ok(await client.leaserevoke(ka.Lease()), 'leaserevoke');
+  const revokedAt = Date.now();
+  const err = await within(rec.firstCall, 3000, 'handler after revoke');
+  assert.ok(Date.now() - revokedAt < 2000, `handler took ${Date.now() - revokedAt} ms`);
+  assert.instance(err, LeaseExpiredError);
+  assert.instance(err, RangeError);
+  assert.is(err.message, 'Failed to refresh lease due to expiration: the new TTL is 0.');
+  assert.is((err as LeaseExpiredError).leaseId, ka.Lease());
+  const checked = await ka.Check().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.is(checked, err, 'Check() rethrows the stored error');
+  assert.is(await ka.closed(), err);
+  assert.is(rec.calls.length, 1, 'handler called exactly once');
+});
+
+test('Check() on a revoked lease (before the next refresh) rejects with LeaseExpiredError and calls the handler', async () => {
+  const rec = recorder();
+  const granted = ok(await client.leasegrant(30));
+  const ka = new KeepAlive(client, rec.handler, 30, granted.value().lease());
+  await ka.Check();
+  ok(await client.leaserevoke(ka.Lease()));
+  const err = await ka.Check().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.instance(err, LeaseExpiredError);
+  assert.is(await within(rec.firstCall, 1000, 'handler'), err);
+  assert.is(rec.calls.length, 1);
+});
+
+test('Cancel() stops refreshing and does not revoke: the lease lives on, then expires', async () => {
+  const rec = recorder();
+  const ka = await KeepAlive.create(client, rec.handler, 2);
+  const id = ka.Lease();
+  await ka.Check();
+  ka.Cancel();
+  ka.Cancel(); // idempotent
+  assert.ok((await remainingTtl(client, id)) > 0, 'not revoked by Cancel');
+  assert.is(await ka.closed(), undefined);
+  const checked = await ka.Check().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.instance(checked, KeepAliveError);
+  assert.match((checked as Error).message, /cancelled/);
+  await eventually(async () => (await remainingTtl(client, id)) === -1, 6000, 'the cancelled lease to expire');
+  assert.is(rec.calls.length, 0, 'no handler call on Cancel');
+});
+
+test('20 keepalives share one LeaseKeepAlive stream', async () => {
+  const keeper = leaseKeeper(client.conn);
+  assert.is(keeper.size, 0, 'no keepalive left over from earlier tests');
+  const before = keeper.streamsOpened;
+  const all = await Promise.all(Array.from({ length: 20 }, () => client.leasekeepalive(10)));
+  try {
+    assert.is(new Set(all.map((k) => k.Lease())).size, 20);
+    await Promise.all(all.map((k) => k.Check()));
+    assert.is(keeper.size, 20);
+    assert.is(keeper.streamsOpened - before, 1, 'exactly one stream opened for 20 leases');
+    assert.is(keeper.currentState, 'open');
+  } finally {
+    for (const k of all) k.Cancel();
+    await Promise.all(all.map((k) => client.leaserevoke(k.Lease())));
+  }
+  assert.is(keeper.size, 0);
+  assert.is(keeper.currentState, 'idle', 'stream ended once the last keepalive was cancelled');
+});
+
+test('survives a 1 s outage through a proxy; the lease is refreshed again afterwards', async () => {
+  const proxy: Proxy = await startProxy(cluster.endpoint);
+  const pc = new Client(proxy.url);
+  try {
+    const rec = recorder();
+    const ka = await KeepAlive.create(pc, rec.handler, 5);
+    const id = ka.Lease();
+    await ka.Check();
+    const keeper = leaseKeeper(pc.conn);
+    const before = keeper.streamsOpened;
+    proxy.cut();
+    const cutAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1000)); // the outage itself
+    proxy.restore();
+    // Without a refresh after the cut the lease would end by cutAt + 5 s; seeing it end later proves one.
+    await eventually(
+      async () => Date.now() + (await remainingTtl(client, id)) * 1000 > cutAt + 5000,
+      5000,
+      'a refresh after the outage',
+    );
+    assert.ok(keeper.streamsOpened > before, 'the keepalive stream was reopened');
+    assert.is(rec.calls.length, 0, 'no handler call for a short outage');
+    await ka.Check();
+    ka.Cancel();
+    ok(await client.leaserevoke(id));
+  } finally {
+    await pc.close();
+    await proxy.close();
+  }
+});
+
+test('an outage longer than the TTL stops it with KeepAliveError (or LeaseExpiredError) to the handler', async () => {
+  const proxy: Proxy = await startProxy(cluster.endpoint);
+  const pc = new Client(proxy.url);
+  try {
+    const rec = recorder();
+    const ka = await KeepAlive.create(pc, rec.handler, 2);
+    await ka.Check();
+    proxy.cut();
+    const err = await within(rec.firstCall, 6000, 'handler during a long outage');
+    proxy.restore();
+    assert.ok(err instanceof KeepAliveError || err instanceof LeaseExpiredError, `got ${err}`);
+    assert.is(await ka.closed(), err);
+    const checked = await ka.Check().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.is(checked, err);
+    assert.is(rec.calls.length, 1);
+  } finally {
+    await pc.close();
+    await proxy.close();
+  }
+});
+
+test('survives an etcd restart with a 5 s lease', async () => {
+  const rec = recorder();
+  const ka = await KeepAlive.create(client, rec.handler, 5);
+  const id = ka.Lease();
+  await ka.Check();
+  const keeper = leaseKeeper(client.conn);
+  const before = keeper.streamsOpened;
+  const member = cluster.members[0]!;
+  await member.stop();
+  await member.start();
+  await eventually(() => keeper.streamsOpened > before && keeper.currentState === 'open', 5000, 'the keepalive stream to reopen');
+  await ka.Check(); // a refresh answered on the new stream, after the restart
+  assert.ok((await remainingTtl(client, id)) > 0);
+  assert.is(rec.calls.length, 0);
+  ka.Cancel();
+  ok(await client.leaserevoke(id));
+});
+
+test('the URL form owns its client; argument checks throw synchronously', async () => {
+  const ka = await KeepAlive.create(cluster.endpoint, 5);
+  await ka.Check();
+  assert.ok((await remainingTtl(client, ka.Lease())) > 0);
+  ka.Cancel();
+  ok(await client.leaserevoke(ka.Lease()));
+
+  assert.throws(() => new KeepAlive(client, 5, 0), /lease_id/);
+  assert.throws(() => new KeepAlive(client, -1, 1n), (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message));
+  assert.throws(() => new KeepAlive(client, 'x' as unknown as number, 1n), (e: unknown) => e instanceof TypeError && /ttl/.test((e as Error).message));
+  assert.throws(() => new KeepAlive(42 as unknown as Client, 5, 1n), (e: unknown) => e instanceof TypeError && /client/.test((e as Error).message));
+  assert.throws(() => KeepAlive.create(client, 5, -3), (e: unknown) => e instanceof RangeError && /lease_id/.test((e as Error).message));
+  assert.throws(() => client.leasekeepalive(1.5), /ttl/);
+});
+
+test('client.close() ends every keepalive: no handler call, Check() rejects with ClientClosedError', async () => {
+  const c = new Client(cluster.endpoint);
+  const rec = recorder();
+  const a = await KeepAlive.create(c, rec.handler, 5);
+  const b = await c.leasekeepalive(5);
+  await c.close();
+  assert.is(await within(a.closed(), 1000, 'a closed'), undefined);
+  assert.is(await within(b.closed(), 1000, 'b closed'), undefined);
+  assert.is(leaseKeeper(c.conn).currentState, 'closed');
+  const checked = await a.Check().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.instance(checked, ClientClosedError);
+  const after = await c.leasekeepalive(5).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.instance(after, ClientClosedError);
+  assert.is(rec.calls.length, 0);
+  await client.leaserevoke(a.Lease());
+  await client.leaserevoke(b.Lease());
+});
+
+test('a process with keepalives exits by itself once its client is closed', async () => {
+  const root = path.resolve(__dirname, '../..');
+  const script = `
+    const { Client } = require('./src/index.ts');
+    (async () => {
+      const c = new Client(process.env.EP);
+      const kas = await Promise.all([c.leasekeepalive(5), c.leasekeepalive(5)]);
+      await Promise.all(kas.map((k) => k.Check()));
+      console.log('leases ' + kas.map((k) => k.Lease()).join(' '));
+      await c.close();
+    })();`;
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', script], { cwd: root, env: { ...process.env, EP: cluster.endpoint } });
+  let out = '';
+  let errOut = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (errOut += d));
+  const code = await within(new Promise<number | null>((r) => child.once('exit', (c) => r(c))), 10_000, 'the child process to exit').catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  assert.is(code, 0, errOut);
+  const ids = out.trim().split(' ').slice(1);
+  assert.is(ids.length, 2, out);
+  for (const id of ids) await client.leaserevoke(BigInt(id));
+});
+
+test.run();

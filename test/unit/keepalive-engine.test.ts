@@ -1,0 +1,370 @@
+// The keepalive engine without sockets: a fake clock and a fake LeaseKeepAlive stream drive LeaseKeeper through
+// its states (scheduling at a third of the TTL, local deadlines, TTL 0, reconnects, idle, close).
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
+import { ClientClosedError, GrpcStatusError, KeepAliveError, LeaseExpiredError } from '../../src/errors';
+import { LeaseKeeper, localDeadline, nextWakeAt, refreshIntervalMs, type KeeperDeps } from '../../src/keepalive';
+import type { StreamCall, StreamHandlers } from '../../src/transport/transport';
+
+interface Timer {
+  id: number;
+  at: number;
+  fn: () => void;
+  weak: boolean;
+}
+
+class FakeStream implements StreamCall<LeaseKeepAliveRequest> {
+  readonly sent: bigint[] = [];
+  ended = false;
+  cancelled = false;
+  constructor(readonly handlers: StreamHandlers<LeaseKeepAliveResponse>) {}
+  write(m: LeaseKeepAliveRequest): void {
+    this.sent.push(m.ID);
+  }
+  end(): void {
+    this.ended = true;
+  }
+  cancel(): void {
+    this.cancelled = true;
+  }
+  answer(id: bigint, ttl: number): void {
+    this.handlers.onMessage({ header: undefined, ID: id, TTL: BigInt(ttl) });
+  }
+}
+
+/** A fake world: clock, timers and streams. */
+class World {
+  now = 0;
+  private seq = 0;
+  timers: Timer[] = [];
+  streams: FakeStream[] = [];
+  backoffs: number[] = [];
+  renewed = 0;
+  openError: unknown;
+  readonly deps: KeeperDeps = {
+    open: async (handlers) => {
+      if (this.openError) throw this.openError;
+      const s = new FakeStream(handlers);
+      this.streams.push(s);
+      return s;
+    },
+    now: () => this.now,
+    setTimer: (fn, ms, weak = false) => {
+      const t = { id: ++this.seq, at: this.now + ms, fn, weak };
+      this.timers.push(t);
+      return t.id;
+    },
+    clearTimer: (id) => {
+      this.timers = this.timers.filter((t) => t.id !== id);
+    },
+    backoff: (attempt) => {
+      const ms = 100 * (attempt + 1);
+      this.backoffs.push(ms);
+      return ms;
+    },
+    renewToken: () => {
+      this.renewed++;
+    },
+  };
+
+  get stream(): FakeStream {
+    return this.streams[this.streams.length - 1]!;
+  }
+
+  /** Strong (process-holding) timers still pending. */
+  get strongTimers(): number {
+    return this.timers.filter((t) => !t.weak).length;
+  }
+
+  /** Advances the clock by `ms`, firing due timers in order (and letting promises settle in between). */
+  async advance(ms: number): Promise<void> {
+    const end = this.now + ms;
+    for (;;) {
+      await flush();
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.now = Math.max(this.now, due.at);
+      due.fn();
+    }
+    this.now = end;
+    await flush();
+  }
+}
+
+const flush = () => new Promise<void>((r) => setImmediate(r));
+
+function setup() {
+  const world = new World();
+  const keeper = new LeaseKeeper(world.deps);
+  const failures: { id: bigint; err: Error }[] = [];
+  const add = (id: bigint, ttl: number) => keeper.add(id, ttl, (err) => failures.push({ id, err }));
+  return { world, keeper, failures, add };
+}
+
+// ---- pure rules ---------------------------------------------------------------------------------------
+
+const rules = suite('keepalive scheduling rules');
+
+rules('refresh interval is a third of the TTL, never below 500 ms', () => {
+  assert.is(refreshIntervalMs(3), 1000);
+  assert.is(refreshIntervalMs(30), 10_000);
+  assert.is(refreshIntervalMs(1), 500);
+  assert.is(refreshIntervalMs(0), 500);
+});
+
+rules('local deadline counts from the send time; TTL 0 means none yet', () => {
+  assert.is(localDeadline(1000, 5), 6000);
+  assert.is(localDeadline(1000, 0), Infinity);
+});
+
+rules('next wake is the earliest send, deadline or reconnect', () => {
+  const leases = [
+    { nextSendAt: 300, expiresAt: 900 },
+    { nextSendAt: 500, expiresAt: 200 },
+  ];
+  assert.is(nextWakeAt(leases, true, undefined), 200);
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900 }], true, undefined), 300);
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900 }], false, undefined), 900, 'not sending: only deadlines');
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900 }], false, 50), 50);
+  assert.is(nextWakeAt([], true, undefined), Infinity);
+});
+
+rules.run();
+
+// ---- the engine ---------------------------------------------------------------------------------------
+
+const engine = suite('LeaseKeeper engine');
+
+engine('first lease opens the stream and is refreshed at once, then at a third of the TTL', async () => {
+  const { world, keeper, add } = setup();
+  assert.is(keeper.currentState, 'idle');
+  add(7n, 3);
+  assert.is(keeper.currentState, 'connecting');
+  await world.advance(0);
+  assert.is(keeper.currentState, 'open');
+  assert.is(world.streams.length, 1);
+  assert.equal(world.stream.sent, [7n], 'sent immediately');
+  world.now = 100;
+  world.stream.answer(7n, 3);
+  await world.advance(999); // t = 1099
+  assert.equal(world.stream.sent, [7n], 'nothing before ttl/3 after the answer');
+  await world.advance(1); // t = 1100
+  assert.equal(world.stream.sent, [7n, 7n], 'refresh at answer + ttl/3');
+});
+
+engine('all leases share one stream', async () => {
+  const { world, keeper, add } = setup();
+  for (let i = 1; i <= 20; i++) add(BigInt(i), 5);
+  await world.advance(0);
+  assert.is(world.streams.length, 1);
+  assert.is(keeper.streamsOpened, 1);
+  assert.is(keeper.size, 20);
+  assert.is(world.stream.sent.length, 20);
+});
+
+engine('TTL 0 answer: LeaseExpiredError to that lease only, others kept', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 5);
+  add(2n, 5);
+  await world.advance(0);
+  world.stream.answer(1n, 0);
+  assert.is(failures.length, 1);
+  assert.is(failures[0]!.id, 1n);
+  assert.instance(failures[0]!.err, LeaseExpiredError);
+  assert.instance(failures[0]!.err, RangeError);
+  assert.is(failures[0]!.err.message, 'Failed to refresh lease due to expiration: the new TTL is 0.');
+  assert.is(keeper.size, 1);
+  assert.is(keeper.currentState, 'open');
+});
+
+engine('no answer until the TTL runs out: KeepAliveError at send time + TTL, then idle', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(9n, 2);
+  await world.advance(1999);
+  assert.is(failures.length, 0);
+  assert.ok(world.stream.sent.length >= 3, 'kept re-sending while unanswered');
+  await world.advance(1);
+  assert.is(failures.length, 1);
+  assert.instance(failures[0]!.err, KeepAliveError);
+  assert.match(failures[0]!.err.message, /lease 9 expired before it could be refreshed/);
+  assert.is(keeper.currentState, 'idle');
+  assert.ok(world.stream.ended, 'stream half-closed when the last lease went');
+  assert.is(world.strongTimers, 0, 'no timer holds the process once idle');
+});
+
+engine('the deadline counts from when the answered request was sent', async () => {
+  const { world, failures, add } = setup();
+  add(4n, 3); // sent at t=0
+  await world.advance(400);
+  world.stream.answer(4n, 3); // answered at t=400: server renewed after t=0, so expiry ≥ 3000, maybe < 3400
+  world.stream.handlers.onClose(new GrpcStatusError(14, 'gone')); // keep it disconnected from now on
+  world.openError = new GrpcStatusError(14, 'connection refused');
+  await world.advance(2599); // t = 2999
+  assert.is(failures.length, 0);
+  await world.advance(1); // t = 3000
+  assert.is(failures.length, 1);
+  assert.instance(failures[0]!.err, KeepAliveError);
+});
+
+engine('transient stream error: reconnects after backoff and re-sends every lease at once; deadlines keep running', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 6);
+  add(2n, 6);
+  await world.advance(0);
+  world.stream.answer(1n, 6);
+  world.stream.answer(2n, 6);
+  world.now = 500;
+  world.stream.handlers.onClose(new GrpcStatusError(14, 'connection reset'));
+  assert.is(keeper.currentState, 'backoff');
+  await world.advance(99);
+  assert.is(world.streams.length, 1, 'waits for the backoff');
+  await world.advance(1);
+  assert.is(world.streams.length, 2, 'reopened');
+  assert.equal(world.stream.sent.sort(), [1n, 2n], 'every lease re-sent at once');
+  assert.equal(world.backoffs, [100]);
+  assert.is(failures.length, 0);
+  // The server never answers on the new stream: deadlines from the last answers (sent at t=0) still hold.
+  await world.advance(6000 - world.now - 1);
+  assert.is(failures.length, 0);
+  await world.advance(1);
+  assert.is(failures.length, 2);
+});
+
+engine('server ending the stream cleanly also reconnects; backoff grows until an answer arrives', async () => {
+  const { world, keeper, add } = setup();
+  add(1n, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(null);
+  await world.advance(100);
+  world.stream.handlers.onClose(null);
+  await world.advance(200);
+  assert.is(world.streams.length, 3);
+  assert.equal(world.backoffs, [100, 200]);
+  world.stream.answer(1n, 10);
+  world.stream.handlers.onClose(new GrpcStatusError(13, 'internal'));
+  assert.equal(world.backoffs, [100, 200, 100], 'an answer resets the backoff');
+  assert.is(keeper.currentState, 'backoff');
+});
+
+engine('non-transient stream error fails every lease with its code and message', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 10);
+  add(2n, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(7, 'etcdserver: permission denied'));
+  assert.is(failures.length, 2);
+  for (const f of failures) {
+    assert.instance(f.err, KeepAliveError);
+    assert.is((f.err as KeepAliveError).code, 7);
+    assert.is(f.err.message, 'Failed to refresh lease: error code: 7, message: etcdserver: permission denied');
+  }
+  assert.is(keeper.currentState, 'idle');
+  assert.is(keeper.size, 0);
+});
+
+engine('a stale auth token renews the token and reconnects', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(3, 'etcdserver: invalid auth token'));
+  assert.is(world.renewed, 1);
+  assert.is(keeper.currentState, 'backoff');
+  assert.is(failures.length, 0);
+});
+
+engine('a failed open is handled like a stream error', async () => {
+  const { world, keeper, failures, add } = setup();
+  world.openError = new GrpcStatusError(14, 'unreachable');
+  add(1n, 10);
+  await world.advance(0);
+  assert.is(keeper.currentState, 'backoff');
+  world.openError = undefined;
+  await world.advance(100);
+  assert.is(keeper.currentState, 'open');
+  assert.equal(world.stream.sent, [1n]);
+  assert.is(failures.length, 0);
+});
+
+engine('refreshOnce resolves with the next TTL, or times out with code 4', async () => {
+  const { world, add } = setup();
+  const kept = add(5n, 9);
+  await world.advance(0);
+  const p = kept.refreshOnce(1000);
+  await flush();
+  assert.equal(world.stream.sent, [5n, 5n], 'refreshOnce sends at once');
+  world.stream.answer(5n, 8);
+  assert.is(await p, 8);
+  const q = kept.refreshOnce(1000);
+  let err: unknown;
+  q.catch((e) => (err = e));
+  await world.advance(1000);
+  assert.instance(err, KeepAliveError);
+  assert.is((err as KeepAliveError).code, 4);
+  assert.is((err as Error).message, 'Failed to refresh lease: error code: 4, message: gRPC timeout');
+});
+
+engine('refreshOnce rejects with LeaseExpiredError when the server answers TTL 0', async () => {
+  const { world, failures, add } = setup();
+  const kept = add(5n, 9);
+  await world.advance(0);
+  const p = kept.refreshOnce(1000);
+  world.stream.answer(5n, 0);
+  const err = await p.catch((e: unknown) => e);
+  assert.instance(err, LeaseExpiredError);
+  assert.is(failures.length, 1);
+  assert.is(failures[0]!.err, err, 'subscriber and waiter get the same error');
+});
+
+engine('one lease, two subscribers: removing one keeps it; removing both ends the stream and goes idle', async () => {
+  const { world, keeper, add } = setup();
+  const a = add(3n, 9);
+  const b = add(3n, 9);
+  await world.advance(0);
+  assert.is(keeper.size, 1);
+  a.remove();
+  a.remove(); // idempotent
+  assert.is(keeper.size, 1);
+  assert.is(keeper.currentState, 'open');
+  b.remove();
+  assert.is(keeper.currentState, 'idle');
+  assert.ok(world.stream.ended);
+  assert.is(world.strongTimers, 0);
+  // Adding again reopens.
+  add(4n, 9);
+  await world.advance(0);
+  assert.is(world.streams.length, 2);
+  assert.is(keeper.currentState, 'open');
+});
+
+engine('close cancels the stream, clears timers, rejects refreshes; add afterwards throws', async () => {
+  const { world, keeper, failures, add } = setup();
+  const kept = add(1n, 9);
+  await world.advance(0);
+  const p = kept.refreshOnce(5000).catch((e: unknown) => e);
+  keeper.close();
+  keeper.close();
+  assert.is(keeper.currentState, 'closed');
+  assert.ok(world.stream.cancelled);
+  assert.instance(await p, ClientClosedError);
+  assert.is(world.strongTimers, 0);
+  assert.is(failures.length, 0, 'closing is not a lease failure');
+  assert.throws(() => add(2n, 9), (e: unknown) => e instanceof ClientClosedError);
+  // Late callbacks of the cancelled stream are ignored.
+  world.stream.handlers.onClose(new GrpcStatusError(1, 'Cancelled on client'));
+  assert.is(keeper.currentState, 'closed');
+});
+
+engine('a lease with unknown TTL (0) has no deadline until the first answer', async () => {
+  const { world, failures, add } = setup();
+  add(8n, 0);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(14, 'down'));
+  world.openError = new GrpcStatusError(14, 'down');
+  await world.advance(60_000);
+  assert.is(failures.length, 0);
+});
+
+engine.run();
