@@ -40,6 +40,8 @@ import type { StreamCall } from './transport/transport';
 export const ACTION_WATCH = 'watch';
 /** C++'s wording for a watch ended by compaction. */
 export const MESSAGE_COMPACTED = 'required revision has been compacted';
+/** How long Cancel() waits for etcd to confirm before treating the watcher as gone. */
+const CANCEL_ACK_TIMEOUT_MS = 1000;
 
 /** What to watch. */
 export interface WatchSpec {
@@ -147,8 +149,11 @@ export class WatchEngine {
       this.queue.splice(queued, 1);
       this.finish(sub, null);
     } else if (sub.id !== undefined && this.call) {
-      // The server answers with `canceled`, which finishes the watcher; a stream failure finishes it too.
+      // The server answers with `canceled`, which finishes the watcher; a stream failure finishes it too. A
+      // server that stays silent (frozen member, black-holed link) must not hold Cancel() forever: give up
+      // waiting after a second, as C++ does; late responses for that id are ignored.
       this.call.write({ requestUnion: { $case: 'cancelRequest', cancelRequest: { watchId: sub.id } } });
+      setTimeout(() => this.finish(sub, null), CANCEL_ACK_TIMEOUT_MS).unref();
     } else if (sub !== this.creating) {
       // Not on any stream (reconnecting): nothing to tell the server.
       this.finish(sub, null);
@@ -216,7 +221,8 @@ export class WatchEngine {
   /** Sends the next create request if none is in flight. */
   private pump(): void {
     if (this.state !== 'open' || this.creating || !this.call) return;
-    const sub = this.queue.shift();
+    let sub = this.queue.shift();
+    while (sub?.ended) sub = this.queue.shift();
     if (!sub) return;
     this.creating = sub;
     this.call.write({
@@ -330,6 +336,9 @@ export class WatchEngine {
       this.generation++;
       this.call = undefined;
       this.state = 'idle';
+      this.queue.length = 0;
+      this.creating = undefined;
+      this.byId.clear();
       for (const sub of [...this.subs]) this.finish(sub, new Response({ code, message, action: ACTION_WATCH }));
       return;
     }

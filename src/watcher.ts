@@ -150,9 +150,9 @@ export class Watcher {
     return this.ended;
   }
 
-  /** True once `Cancel()` was called or the client was closed. */
+  /** True once `Cancel()` was called or the (caller's) client was closed. */
   Cancelled(): boolean {
-    return this.cancelledByUser || this.client.conn.closed;
+    return this.cancelledByUser || (!this.ownsClient && this.client.conn.closed);
   }
 
   /**

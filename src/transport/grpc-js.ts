@@ -108,10 +108,18 @@ function toMetadata(md: Readonly<Record<string, string>> | undefined): grpc.Meta
   return m;
 }
 
+/**
+ * grpc-js's own words when its load balancer found no connection to put the call on: the call never left
+ * this process, so even a write may be retried. (grpc-js exposes no flag for this; the text is its own, not
+ * the server's.)
+ */
+const NOT_SENT = 'No connection established';
+
 function statusError(e: Partial<grpc.StatusObject> & { code?: number }, options: CallOptions): GrpcStatusError {
   const code = typeof e.code === 'number' ? e.code : grpc.status.UNKNOWN;
   const details = e.details ?? (e as { message?: string }).message ?? 'unknown error';
-  return new GrpcStatusError(code, details, undefined, code === grpc.status.DEADLINE_EXCEEDED && options.deadline !== undefined);
+  const notSent = code === grpc.status.UNAVAILABLE && details.includes(NOT_SENT) ? false : undefined;
+  return new GrpcStatusError(code, details, notSent, code === grpc.status.DEADLINE_EXCEEDED && options.deadline !== undefined);
 }
 
 /** The transport on @grpc/grpc-js: one channel for all endpoints, balanced by grpc-js's own policies. */
