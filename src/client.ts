@@ -13,6 +13,7 @@ import { Observer } from './observer';
 import { createRaw, type RawClient } from './raw';
 import type { Response } from './response';
 import { GrpcJsTransport } from './transport/grpc-js';
+import { createHttp2Transport } from './transport/http2';
 import type { Transport, TransportConfig } from './transport/transport';
 import { Transaction } from './txn';
 import { watchOnce } from './watch';
@@ -38,8 +39,22 @@ export interface ClientOptions {
   loadBalancer?: LoadBalancer;
   /** Default per-call timeout in ms (0 = none), as `set_grpc_timeout`. */
   timeoutMs?: number;
-  /** Raw grpc-js channel options, merged over ours. */
+  /** Raw grpc-js channel options, merged over ours (grpc-js transport only). */
   grpcOptions?: Record<string, string | number>;
+  /**
+   * The wire implementation: `'grpc-js'` (@grpc/grpc-js) or `'http2'` (our lean gRPC client on node:http2).
+   * Default: `$ETCD_APIV3_TRANSPORT`, else `'grpc-js'`.
+   */
+  transport?: TransportName;
+}
+
+export type TransportName = 'grpc-js' | 'http2';
+
+function createTransport(name: unknown, config: TransportConfig): Transport {
+  const chosen = name ?? (process.env['ETCD_APIV3_TRANSPORT'] || 'grpc-js');
+  if (chosen === 'grpc-js') return new GrpcJsTransport(config);
+  if (chosen === 'http2') return createHttp2Transport(config);
+  throw new TypeError(`transport must be 'grpc-js' or 'http2', got ${typeof chosen === 'string' ? JSON.stringify(chosen) : describe(chosen)}`);
 }
 
 function checkLoadBalancer(x: unknown): LoadBalancer {
@@ -134,7 +149,7 @@ export class Client {
       channelOptions: o.grpcOptions,
     };
     const hasUser = o.username !== undefined && o.username !== '' && o.password !== undefined && o.password !== '';
-    const transport: Transport = new GrpcJsTransport(config);
+    const transport = createTransport(o.transport, config);
     this.conn = new Connection(
       transport,
       hasUser
