@@ -37,3 +37,20 @@ export {
   ERROR_KEY_ALREADY_EXISTS,
   ERROR_ACTION_CANCELLED,
 } from './errors';
+export {
+  Registry,
+  Registration,
+  Discovery,
+  registerEtcdResolver,
+  type RegistryOptions,
+  type RegisterOptions,
+  type DiscoveryOptions,
+  type DiscoveryFormat,
+  type ServiceInstance,
+  type OnlineCallback,
+  type OfflineCallback,
+  type LostCallback,
+  type RestoredCallback,
+  type EtcdResolverOptions,
+  type GrpcModule,
+} from './discovery';

@@ -1,0 +1,386 @@
+// Service discovery: a live, local view of every instance registered under a prefix, built on the public
+// client API only (ls + Watcher). The view itself (Catalog) is plain data with no I/O, so the rules —
+// what counts as a change, the round-robin pick — are unit-tested without etcd.
+
+import { Client, ClientClosedError, EventType, Watcher, type Response } from '../index';
+import { byCodeUnits, decodeValue, parseKey, toFormat, toPrefix, type DiscoveryFormat, type EndpointValue } from './layout';
+
+/** One live instance of a service, as `instances()` and `pick()` give it. */
+export interface ServiceInstance {
+  instance: string;
+  address: string;
+  /** Present only when the registration carried metadata. */
+  metadata?: unknown;
+}
+
+export interface DiscoveryOptions {
+  /** Keys are `<prefix>/<service>/<instance>`; default '/service'. */
+  prefix?: string;
+  /** 'plain' (default) or Go's 'go-endpoints' layout. */
+  format?: DiscoveryFormat;
+}
+
+export type OnlineCallback = (service: string, instance: string, address: string, metadata?: unknown) => void;
+export type OfflineCallback = (service: string, instance: string, address: string) => void;
+
+/** A change of the view, to be reported to the callbacks in this order. */
+export type Change =
+  | { type: 'online'; service: string; instance: string; address: string; metadata?: unknown }
+  | { type: 'offline'; service: string; instance: string; address: string };
+
+// ---- the view (pure) --------------------------------------------------------------------------------------
+
+interface ServiceEntry {
+  instances: Map<string, EndpointValue>;
+  /** Instance names in code-unit order; rebuilt lazily after a change. */
+  sorted: string[] | undefined;
+}
+
+/**
+ * @internal The instances known per service, and the round-robin position per service. Every mutator
+ * returns the changes to report: an address change is offline(old) then online(new); a re-put with the same
+ * address (a lease restored, metadata edited) changes what `instances()` shows but reports nothing.
+ */
+export class Catalog {
+  private readonly services = new Map<string, ServiceEntry>();
+  /** The instance name `pick()` returned last, per service; kept across changes (and while empty). */
+  private readonly lastPicked = new Map<string, string>();
+
+  /** An instance was written with `value`. */
+  put(service: string, instance: string, value: EndpointValue): Change[] {
+    let entry = this.services.get(service);
+    const old = entry?.instances.get(instance);
+    if (!entry) {
+      entry = { instances: new Map(), sorted: undefined };
+      this.services.set(service, entry);
+    }
+    entry.instances.set(instance, value);
+    if (old === undefined) {
+      entry.sorted = undefined;
+      return [online(service, instance, value)];
+    }
+    if (old.address === value.address) return [];
+    return [{ type: 'offline', service, instance, address: old.address }, online(service, instance, value)];
+  }
+
+  /** An instance's key was deleted (or no longer holds a registration). */
+  delete(service: string, instance: string): Change[] {
+    const entry = this.services.get(service);
+    const old = entry?.instances.get(instance);
+    if (!entry || old === undefined) return [];
+    entry.instances.delete(instance);
+    entry.sorted = undefined;
+    if (entry.instances.size === 0) this.services.delete(service);
+    return [{ type: 'offline', service, instance, address: old.address }];
+  }
+
+  /**
+   * Replaces the whole view with a fresh listing and returns only the difference: offline for instances
+   * gone, offline + online for changed addresses, online for new ones.
+   */
+  replaceAll(listing: Iterable<{ service: string; instance: string; value: EndpointValue }>): Change[] {
+    const next = new Map<string, Map<string, EndpointValue>>();
+    for (const { service, instance, value } of listing) {
+      let m = next.get(service);
+      if (!m) next.set(service, (m = new Map()));
+      m.set(instance, value);
+    }
+    const changes: Change[] = [];
+    for (const [service, entry] of [...this.services]) {
+      for (const instance of [...entry.instances.keys()]) {
+        if (!next.get(service)?.has(instance)) changes.push(...this.delete(service, instance));
+      }
+    }
+    for (const [service, m] of next) {
+      for (const [instance, value] of m) changes.push(...this.put(service, instance, value));
+    }
+    return changes;
+  }
+
+  /** Every live instance of `service`, sorted by instance name. */
+  instances(service: string): ServiceInstance[] {
+    const entry = this.services.get(service);
+    if (!entry) return [];
+    return this.sortedNames(entry).map((name) => toInstance(name, entry.instances.get(name)!));
+  }
+
+  /** Every service with at least one live instance, sorted. */
+  serviceNames(): string[] {
+    return [...this.services.keys()].sort(byCodeUnits);
+  }
+
+  /**
+   * Round robin that keeps its place across changes: the first instance (by name) after the one picked last
+   * time, wrapping around. A new instance is reached in its turn; a removed one is simply skipped.
+   */
+  pick(service: string): ServiceInstance | undefined {
+    const entry = this.services.get(service);
+    if (!entry) return undefined;
+    const names = this.sortedNames(entry);
+    const last = this.lastPicked.get(service);
+    let chosen = names[0]!;
+    if (last !== undefined) {
+      // First name greater than `last` (binary search), else wrap to the first.
+      let lo = 0;
+      let hi = names.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (names[mid]! <= last) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < names.length) chosen = names[lo]!;
+    }
+    this.lastPicked.set(service, chosen);
+    return toInstance(chosen, entry.instances.get(chosen)!);
+  }
+
+  private sortedNames(entry: ServiceEntry): string[] {
+    return (entry.sorted ??= [...entry.instances.keys()].sort(byCodeUnits));
+  }
+}
+
+function online(service: string, instance: string, value: EndpointValue): Change {
+  return value.metadata === undefined
+    ? { type: 'online', service, instance, address: value.address }
+    : { type: 'online', service, instance, address: value.address, metadata: value.metadata };
+}
+
+function toInstance(instance: string, value: EndpointValue): ServiceInstance {
+  return value.metadata === undefined ? { instance, address: value.address } : { instance, address: value.address, metadata: value.metadata };
+}
+
+// ---- Discovery ----------------------------------------------------------------------------------------------
+
+/** Backoff between listing attempts while etcd is unreachable: 100 ms doubling to 2 s, ±25 % jitter. */
+export function retryDelayMs(attempt: number): number {
+  const base = Math.min(2000, 100 * 2 ** attempt);
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/**
+ * A live view of the services registered under a prefix (see {@link Registry}), with callbacks when
+ * instances come and go.
+ *
+ * - `start()` lists the prefix once (instances already there are reported online to callbacks registered
+ *   before `start()`), then watches it from the listing's revision + 1.
+ * - **Exactly once**: every instance going online or offline is reported once, in etcd's order. A re-put
+ *   with the same address (a registration restoring its lease) reports nothing; a new address reports
+ *   offline(old) then online(new). Across disconnects and etcd restarts the Watcher resumes without loss.
+ * - **Compaction** (or any other end of the watch not caused by `close()`): it lists the prefix again at the
+ *   current revision, reports only the difference with what it knew, and watches again from there; while
+ *   etcd is unreachable it retries the listing with backoff (100 ms → 2 s).
+ * - **Client closed**: the view stops changing; `close()` still resolves.
+ * - Keys that do not match the layout are ignored. Callbacks run synchronously from the watch; an
+ *   exception they throw escapes on its own tick and does not disturb the view.
+ */
+export class Discovery {
+  private readonly client: Client;
+  private readonly prefix: string;
+  private readonly format: DiscoveryFormat;
+  private readonly catalog = new Catalog();
+  private readonly onlineCbs = new Set<OnlineCallback>();
+  private readonly offlineCbs = new Set<OfflineCallback>();
+  private watcher: Watcher | undefined;
+  private started: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  /** Wakes a backoff sleep early (on close). */
+  private wake: (() => void) | undefined;
+  /** The relist-and-rewatch loop in progress, if any (never rejects). */
+  private recovering: Promise<void> | undefined;
+
+  /**
+   * @param client the etcd client to read with (not closed by `close()`).
+   * @throws TypeError for a bad client or option.
+   */
+  constructor(client: Client, options: DiscoveryOptions = {}) {
+    if (!(client instanceof Client)) throw new TypeError(`client must be a Client, got ${client === null ? 'null' : typeof client}`);
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    this.client = client;
+    this.prefix = toPrefix(options.prefix);
+    this.format = toFormat(options.format);
+  }
+
+  /** Calls `cb(service, instance, address, metadata?)` when an instance comes online. Returns an unsubscribe function. */
+  onOnline(cb: OnlineCallback): () => void {
+    if (typeof cb !== 'function') throw new TypeError('onOnline callback must be a function');
+    this.onlineCbs.add(cb);
+    return () => void this.onlineCbs.delete(cb);
+  }
+
+  /** Calls `cb(service, instance, address)` when an instance goes offline. Returns an unsubscribe function. */
+  onOffline(cb: OfflineCallback): () => void {
+    if (typeof cb !== 'function') throw new TypeError('onOffline callback must be a function');
+    this.offlineCbs.add(cb);
+    return () => void this.offlineCbs.delete(cb);
+  }
+
+  /**
+   * Lists `<prefix>/` and starts watching it. Resolves once the initial instances are known (and reported).
+   * Calling it again returns the same promise. Rejects if the first listing fails (an Error with etcd's code
+   * and message; `start()` may then be called again), with ClientClosedError if the client is closed, or
+   * with an Error if the Discovery was closed.
+   */
+  start(): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('this Discovery is closed'));
+    if (!this.started) {
+      const p = this.firstListing();
+      this.started = p;
+      p.catch(() => {
+        if (this.started === p) this.started = undefined;
+      });
+    }
+    return this.started;
+  }
+
+  private async firstListing(): Promise<void> {
+    const r = await this.client.ls(`${this.prefix}/`);
+    if (this.closing) return;
+    if (!r.is_ok()) throw new Error(`discovery: cannot list ${this.prefix}/: ${r.error_code()} ${r.error_message()}`);
+    this.report(this.catalog.replaceAll(this.entries(r)));
+    this.watchFrom(r.index() + 1);
+  }
+
+  /** The live instances of `service`, sorted by instance name (empty before `start()`). */
+  instances(service: string): ServiceInstance[] {
+    return this.catalog.instances(service);
+  }
+
+  /** The services with at least one live instance, sorted. */
+  services(): string[] {
+    return this.catalog.serviceNames();
+  }
+
+  /**
+   * The next instance of `service` in round-robin order (by instance name, continuing after the one picked
+   * last, so picks stay even while instances come and go); undefined when there is none.
+   */
+  pick(service: string): ServiceInstance | undefined {
+    return this.catalog.pick(service);
+  }
+
+  /** Stops watching; no callback runs after it resolves. Idempotent. Does not close the client. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        this.wake?.();
+        const w = this.watcher;
+        this.watcher = undefined;
+        if (w) await w.Cancel().catch(() => {});
+        await this.recovering;
+      })();
+    }
+    return this.closing;
+  }
+
+  /** `await using d = new Discovery(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------
+
+  private *entries(listing: Response): Iterable<{ service: string; instance: string; value: EndpointValue }> {
+    for (const v of listing.values()) {
+      const k = parseKey(this.prefix, this.format, v.key());
+      const value = k && decodeValue(this.format, v.as_string());
+      if (k && value) yield { ...k, value };
+    }
+  }
+
+  private watchFrom(revision: number): void {
+    if (this.closing) return;
+    let w: Watcher;
+    try {
+      w = new Watcher(this.client, `${this.prefix}/`, revision, (r) => this.onWatch(w, r), true);
+    } catch (err) {
+      if (err instanceof ClientClosedError) return; // the client is gone: the view stays as it is
+      throw err;
+    }
+    this.watcher = w;
+    void w.Wait().then(() => {
+      if (this.watcher !== w || this.closing) return;
+      this.watcher = undefined;
+      this.recovering = this.recover();
+    });
+  }
+
+  private onWatch(w: Watcher, r: Response): void {
+    // An error Response (code 11 on compaction) is the watcher's last word; Wait() then triggers recover().
+    if (this.watcher !== w || this.closing || !r.is_ok()) return;
+    for (const e of r.events()) {
+      const kv = e.kv();
+      const k = parseKey(this.prefix, this.format, kv.key());
+      if (!k) continue;
+      if (e.event_type() === EventType.PUT) {
+        const value = decodeValue(this.format, kv.as_string());
+        this.report(value ? this.catalog.put(k.service, k.instance, value) : this.catalog.delete(k.service, k.instance));
+      } else if (e.event_type() === EventType.DELETE_) {
+        this.report(this.catalog.delete(k.service, k.instance));
+      }
+    }
+  }
+
+  /** The watch ended on its own: list again (with backoff while etcd is unreachable) and watch from there. */
+  private async recover(): Promise<void> {
+    for (let attempt = 0; !this.closing; attempt++) {
+      let r: Response;
+      try {
+        r = await this.client.ls(`${this.prefix}/`);
+      } catch {
+        return; // ClientClosedError: nothing more to watch
+      }
+      if (this.closing) return;
+      if (r.is_ok()) {
+        this.report(this.catalog.replaceAll(this.entries(r)));
+        this.watchFrom(r.index() + 1);
+        return;
+      }
+      await this.sleep(retryDelayMs(attempt));
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    const s = sleep(ms);
+    this.wake = s.wake;
+    return s.done;
+  }
+
+  private report(changes: Change[]): void {
+    for (const c of changes) {
+      if (this.closing) return;
+      if (c.type === 'online') {
+        for (const cb of [...this.onlineCbs]) {
+          if (c.metadata === undefined) callUser(() => cb(c.service, c.instance, c.address));
+          else callUser(() => cb(c.service, c.instance, c.address, c.metadata));
+        }
+      } else {
+        for (const cb of [...this.offlineCbs]) callUser(() => cb(c.service, c.instance, c.address));
+      }
+    }
+  }
+}
+
+/** @internal A backoff pause that does not keep the process alive and can be cut short with `wake()`. */
+export function sleep(ms: number): { done: Promise<void>; wake: () => void } {
+  let wake!: () => void;
+  const done = new Promise<void>((resolve) => {
+    const t = setTimeout(() => resolve(), ms);
+    t.unref();
+    wake = () => {
+      clearTimeout(t);
+      resolve();
+    };
+  });
+  return { done, wake };
+}
+
+/** Runs user code; an exception escapes on its own tick instead of breaking the view. */
+export function callUser(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}

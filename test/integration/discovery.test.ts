@@ -1,0 +1,442 @@
+// Service registration and discovery against a real etcd: exact keys and values, online/offline reporting,
+// duplicates, metadata, crashed registrants, lost leases, etcd restarts, cuts with churn, compaction, and
+// 200 instances coming and going at once.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Client, Discovery, Registry, type Registration } from '../../src/index';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../helpers/proxy';
+import { eventually, uniquePrefix } from './util';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+let cluster: EtcdCluster;
+let proxy: Proxy;
+let client: Client;
+let viaProxy: Client;
+
+test.before(async () => {
+  cluster = await startEtcd({ name: 'discovery' });
+  proxy = await startProxy(cluster.endpoints[0]!);
+  client = new Client(cluster.endpoint);
+  viaProxy = new Client(proxy.url);
+});
+
+test.after(async () => {
+  await viaProxy?.close();
+  await client?.close();
+  await proxy?.close();
+  await cluster?.stop();
+});
+
+/** A registry prefix of its own for each test (no trailing slash). */
+function prefixFor(topic: string): string {
+  return uniquePrefix(topic).replace(/\/$/, '');
+}
+
+/**
+ * Records a Discovery's callbacks and checks the exactly-once rule as they come: no instance online twice
+ * without an offline in between, no offline of an instance that is not online (with that address).
+ */
+function track(d: Discovery) {
+  const log: string[] = [];
+  const online = new Map<string, string>();
+  const errors: string[] = [];
+  const metadata = new Map<string, unknown>();
+  d.onOnline((service, instance, address, meta) => {
+    const k = `${service}/${instance}`;
+    if (online.has(k)) errors.push(`${k} reported online twice (${online.get(k)}, then ${address})`);
+    online.set(k, address);
+    if (meta !== undefined) metadata.set(k, meta);
+    log.push(`+${k} ${address}`);
+  });
+  d.onOffline((service, instance, address) => {
+    const k = `${service}/${instance}`;
+    if (online.get(k) !== address) errors.push(`${k} reported offline at ${address} while online at ${online.get(k)}`);
+    online.delete(k);
+    log.push(`-${k} ${address}`);
+  });
+  return { log, online, errors, metadata };
+}
+
+/** Discovery's whole view as `service/instance → address`. */
+function viewOf(d: Discovery): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const s of d.services()) for (const i of d.instances(s)) m.set(`${s}/${i.instance}`, i.address);
+  return m;
+}
+
+/** etcd's listing under `prefix` as `service/instance → value`, read by etcdctl. */
+async function etcdListing(prefix: string): Promise<Map<string, string>> {
+  const r = await cluster.etcdctl(['get', `${prefix}/`, '--prefix']);
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stdout.toString('utf8').split('\n');
+  const m = new Map<string, string>();
+  for (let i = 0; i + 1 < lines.length; i += 2) m.set(lines[i]!.slice(prefix.length + 1), lines[i + 1]!);
+  return m;
+}
+
+async function valueOf(key: string): Promise<string | undefined> {
+  const r = await cluster.etcdctl(['get', key, '--print-value-only']);
+  assert.is(r.code, 0, r.stderr);
+  const s = r.stdout.toString('utf8');
+  return s === '' ? undefined : s.replace(/\n$/, '');
+}
+
+function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
+  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+}
+
+test('register writes <prefix>/<service>/<instance> = address under a live lease; close deletes it at once', async () => {
+  const prefix = prefixFor('reg');
+  const registry = new Registry(client, { prefix, ttl: 3 });
+  const reg = await registry.register('user', 'instance-1', '127.0.0.1:9000');
+  assert.is(reg.key, `${prefix}/user/instance-1`);
+  assert.is(await valueOf(reg.key), '127.0.0.1:9000');
+  assert.ok(reg.leaseId > 0n);
+  const ttl = await client.leasetimetolive(reg.leaseId);
+  assert.ok(ttl.is_ok() && ttl.value().ttl() > 0, 'lease alive');
+  const got = await client.get(reg.key);
+  assert.is(got.value().lease(), reg.leaseId, 'key attached to the lease');
+  await reg.close();
+  assert.is(await valueOf(reg.key), undefined, 'key gone right after close()');
+  await reg.close(); // idempotent
+  assert.is((await client.leasetimetolive(reg.leaseId)).value().ttl(), -1, 'lease revoked');
+  await registry.close();
+});
+
+test('bad arguments throw TypeError naming the argument', () => {
+  const registry = new Registry(client);
+  assert.throws(() => registry.register('', 'i', 'a:1'), (e: Error) => e instanceof TypeError && /service/.test(e.message));
+  assert.throws(() => registry.register('a/b', 'i', 'a:1'), (e: Error) => e instanceof TypeError && /service must not contain/.test(e.message));
+  assert.throws(() => registry.register('s', 'x/y', 'a:1'), (e: Error) => e instanceof TypeError && /instance/.test(e.message));
+  assert.throws(() => registry.register('s', 'i', ''), (e: Error) => e instanceof TypeError && /address/.test(e.message));
+  assert.throws(() => registry.register('s', 'i', 5 as unknown as string), (e: Error) => e instanceof TypeError && /address/.test(e.message));
+  assert.throws(() => new Registry(client, { ttl: 0 }), RangeError);
+  assert.throws(() => new Registry({} as Client), TypeError);
+  assert.throws(() => new Discovery(client, { format: 'xml' as 'plain' }), TypeError);
+});
+
+test('online for instances present before start and registered after; close() → offline at once; pick round robin', async () => {
+  const prefix = prefixFor('online');
+  const registry = new Registry(client, { prefix });
+  const a = await registry.register('user', 'a', '127.0.0.1:9001');
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  assert.equal(t.log, ['+user/a 127.0.0.1:9001'], 'present before start → reported by start()');
+  const b = await registry.register('user', 'b', '127.0.0.1:9002');
+  await registry.register('orders', 'o1', '127.0.0.1:9100');
+  await eventually(() => t.online.size === 3, 5_000, 'online callbacks');
+  assert.equal(d.services(), ['orders', 'user']);
+  assert.equal(d.instances('user'), [
+    { instance: 'a', address: '127.0.0.1:9001' },
+    { instance: 'b', address: '127.0.0.1:9002' },
+  ]);
+  assert.equal([d.pick('user')?.instance, d.pick('user')?.instance, d.pick('user')?.instance], ['a', 'b', 'a']);
+  assert.is(d.pick('nobody'), undefined);
+  await b.close();
+  const closedAt = Date.now();
+  await eventually(() => !t.online.has('user/b'), 2_000, 'offline after close()');
+  assert.ok(Date.now() - closedAt < 1_000, `offline within 1 s of close (took ${Date.now() - closedAt} ms)`);
+  assert.equal(d.pick('user')?.instance, 'a');
+  await a.close();
+  await eventually(() => d.instances('user').length === 0, 2_000, 'user empty');
+  assert.is(d.pick('user'), undefined);
+  await d.close();
+  await d.close();
+  await registry.close();
+  assert.equal(t.errors, []);
+  const late = await d.start().then(() => undefined, (e: Error) => e);
+  assert.match(late?.message ?? '', /closed/);
+});
+
+test('a duplicate instance is refused with a clear error (its lease revoked); replace takes over', async () => {
+  const prefix = prefixFor('dup');
+  const registry = new Registry(client, { prefix });
+  const first = await registry.register('user', 'i1', '127.0.0.1:9000');
+  const leasesBefore = (await client.leases()).leases().length;
+  const err = await registry.register('user', 'i1', '127.0.0.1:9999').then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(err instanceof Error, 'refused');
+  assert.match(err!.message, "service 'user'");
+  assert.match(err!.message, "instance 'i1'");
+  assert.match(err!.message, `${prefix}/user/i1`);
+  assert.match(err!.message, '{ replace: true }');
+  assert.is(await valueOf(first.key), '127.0.0.1:9000', 'the existing registration is untouched');
+  assert.is((await client.leases()).leases().length, leasesBefore, "the refused attempt's lease was revoked");
+
+  const second = await registry.register('user', 'i1', '127.0.0.1:9999', { replace: true });
+  assert.is(await valueOf(first.key), '127.0.0.1:9999');
+  assert.is((await client.get(first.key)).value().lease(), second.leaseId);
+  await first.close(); // revokes the first lease, which no longer holds the key
+  assert.is(await valueOf(first.key), '127.0.0.1:9999', 'still registered by the replacement');
+  await registry.close();
+  assert.is(await valueOf(first.key), undefined);
+});
+
+test('metadata round trip: stored as JSON, reported by discovery', async () => {
+  const prefix = prefixFor('meta');
+  const registry = new Registry(client, { prefix });
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const meta = { zone: 'eu-1', weight: 2, tags: ['a', 'b'] };
+  const reg = await registry.register('user', 'm1', '10.1.2.3:80', { metadata: meta });
+  assert.is(await valueOf(reg.key), '{"Addr":"10.1.2.3:80","Metadata":{"tags":["a","b"],"weight":2,"zone":"eu-1"}}');
+  await eventually(() => t.online.has('user/m1'), 5_000, 'online');
+  assert.equal(t.metadata.get('user/m1'), meta);
+  assert.equal(d.instances('user'), [{ instance: 'm1', address: '10.1.2.3:80', metadata: meta }]);
+  // A plain value written by someone else is read as the address; a key outside the layout is ignored.
+  await client.put(`${prefix}/user/m2`, '10.1.2.4:80');
+  await client.put(`${prefix}/user/m3/extra`, '10.1.2.5:80');
+  await client.put(`${prefix}/toplevel`, 'x');
+  await eventually(() => t.online.has('user/m2'), 5_000, 'plain value online');
+  assert.equal(d.instances('user').map((i) => i.instance), ['m1', 'm2']);
+  await d.close();
+  await registry.close();
+  assert.equal(t.errors, []);
+});
+
+test('a crashed registrant (SIGKILL, ttl 2) goes offline within TTL + 1 s', async () => {
+  const prefix = prefixFor('crash');
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'discovery-crash-'));
+  const script = path.join(dir, 'registrant.ts');
+  fs.writeFileSync(
+    script,
+    `import { Client, Registry } from ${JSON.stringify(path.join(ROOT, 'src/index'))};
+const client = new Client(process.argv[2]!);
+new Registry(client, { prefix: process.argv[3]!, ttl: 2 }).register('crashy', 'c1', '127.0.0.1:7777').then(
+  (r) => { process.stdout.write('registered ' + r.leaseId + '\\n'); setInterval(() => {}, 1000); },
+  (e) => { console.error(e); process.exit(1); },
+);
+`,
+  );
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', script, cluster.endpoint, prefix], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    await eventually(() => out.includes('registered'), 20_000, `the child to register (output: ${out})`);
+    await eventually(() => t.online.has('crashy/c1'), 5_000, 'online');
+    // Let the keepalive refresh a few times, so the lease is surely fresh when the process dies.
+    const leaseId = BigInt(/registered (\d+)/.exec(out)![1]!);
+    await eventually(async () => (await client.leasetimetolive(leaseId)).value().ttl() >= 1, 3_000, 'fresh lease');
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await exited;
+    await eventually(() => !t.online.has('crashy/c1'), 5_000, 'offline after the crash');
+    const took = Date.now() - killedAt;
+    assert.ok(took <= 3_000, `offline ${took} ms after SIGKILL (TTL 2 s + 1 s allowed)`);
+  } finally {
+    child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+    await d.close();
+  }
+  assert.equal(t.errors, []);
+});
+
+test('a lease revoked by someone else: lost, then restored under a new lease with the key back', async () => {
+  const prefix = prefixFor('revoked');
+  const registry = new Registry(client, { prefix, ttl: 3 });
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const reg = await registry.register('user', 'r1', '127.0.0.1:9500');
+  const events: string[] = [];
+  let lostWith: Error | undefined;
+  reg.onLost((err) => {
+    lostWith = err;
+    events.push('lost');
+  });
+  reg.onRestored(() => events.push('restored'));
+  const oldLease = reg.leaseId;
+  const r = await cluster.etcdctl(['lease', 'revoke', oldLease.toString(16)]);
+  assert.is(r.code, 0, r.stderr);
+  await eventually(() => events.includes('restored'), 8_000, 'restored');
+  assert.equal(events, ['lost', 'restored']);
+  assert.is(lostWith?.name, 'LeaseExpiredError');
+  assert.is.not(reg.leaseId, oldLease);
+  assert.is(await valueOf(reg.key), '127.0.0.1:9500');
+  assert.is((await client.get(reg.key)).value().lease(), reg.leaseId);
+  assert.ok((await client.leasetimetolive(reg.leaseId)).value().ttl() > 0);
+  await eventually(() => t.online.get('user/r1') === '127.0.0.1:9500', 5_000, 'back online');
+  assert.equal(t.log, ['+user/r1 127.0.0.1:9500', '-user/r1 127.0.0.1:9500', '+user/r1 127.0.0.1:9500']);
+  await registry.close();
+  await eventually(() => !t.online.has('user/r1'), 2_000, 'offline');
+  await d.close();
+  assert.equal(t.errors, []);
+});
+
+test('an outage longer than the TTL: the lease is lost (KeepAliveError), then restored when etcd is back', async () => {
+  const prefix = prefixFor('outage');
+  const registry = new Registry(viaProxy, { prefix, ttl: 2 });
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const reg = await registry.register('user', 'o1', '127.0.0.1:9700');
+  await eventually(() => t.online.has('user/o1'), 5_000, 'online');
+  const events: string[] = [];
+  reg.onLost((err) => events.push(`lost ${err.name}`));
+  reg.onRestored(() => events.push('restored'));
+  proxy.cut();
+  try {
+    await eventually(() => events.length > 0, 6_000, 'lost while cut');
+    await eventually(() => !t.online.has('user/o1'), 6_000, 'etcd to expire the key');
+  } finally {
+    proxy.restore();
+  }
+  await eventually(() => events.includes('restored'), 10_000, 'restored after the cut');
+  assert.equal(events, ['lost KeepAliveError', 'restored']);
+  await eventually(() => t.online.has('user/o1'), 5_000, 'back online');
+  assert.is(await valueOf(reg.key), '127.0.0.1:9700');
+  assert.equal(t.log, ['+user/o1 127.0.0.1:9700', '-user/o1 127.0.0.1:9700', '+user/o1 127.0.0.1:9700']);
+  await registry.close();
+  await eventually(() => !t.online.has('user/o1'), 2_000, 'offline after close');
+  await d.close();
+  assert.equal(t.errors, []);
+});
+
+test('etcd restarted under 5 registered services: all come back and discovery converges', async () => {
+  const prefix = prefixFor('restart');
+  const registry = new Registry(client, { prefix, ttl: 3 });
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const regs: Registration[] = [];
+  for (let i = 0; i < 5; i++) regs.push(await registry.register(`svc${i}`, 'main', `127.0.0.1:${9600 + i}`));
+  await eventually(() => t.online.size === 5, 5_000, 'five online');
+  const member = cluster.members[0]!;
+  await member.stop();
+  await member.start();
+  await eventually(
+    async () => {
+      const listing = await etcdListing(prefix);
+      return listing.size === 5 && sameMap(viewOf(d), listing) && sameMap(t.online, listing);
+    },
+    20_000,
+    'every key back and discovery equal to etcd',
+  );
+  for (const reg of regs) assert.ok((await client.leasetimetolive(reg.leaseId)).value().ttl() > 0, `${reg.key} lease alive`);
+  await registry.close();
+  await eventually(() => t.online.size === 0, 5_000, 'all offline');
+  await d.close();
+  assert.equal(t.errors, []);
+});
+
+test('through a proxy cut during churn, discovery converges with nothing reported twice', async () => {
+  const prefix = prefixFor('churn');
+  const registry = new Registry(client, { prefix });
+  const d = new Discovery(viaProxy, { prefix });
+  const t = track(d);
+  await d.start();
+  const live = new Map<string, Registration>();
+  let n = 0;
+  const churn = async (rounds: number) => {
+    for (let i = 0; i < rounds; i++) {
+      const name = `i${n++}`;
+      live.set(name, await registry.register('churn', name, `127.0.0.1:${10000 + n}`));
+      if (live.size > 5) {
+        const [oldest] = live.keys();
+        await live.get(oldest!)!.close();
+        live.delete(oldest!);
+      }
+    }
+  };
+  await churn(8);
+  for (let round = 0; round < 3; round++) {
+    proxy.cut();
+    await churn(10);
+    proxy.restore();
+    await churn(3);
+  }
+  await eventually(
+    async () => {
+      const listing = await etcdListing(prefix);
+      return sameMap(viewOf(d), listing) && sameMap(t.online, listing) && listing.size === live.size;
+    },
+    15_000,
+    'discovery equal to etcd',
+  );
+  assert.equal([...t.online.keys()].sort(), [...live.keys()].map((k) => `churn/${k}`).sort());
+  assert.equal(t.errors, []);
+  await d.close();
+  await registry.close();
+});
+
+test('compaction while cut: the re-list reports only the difference', async () => {
+  const prefix = prefixFor('compact');
+  const registry = new Registry(client, { prefix });
+  const a = await registry.register('svc', 'a', '127.0.0.1:1');
+  await registry.register('svc', 'b', '127.0.0.1:2');
+  await registry.register('svc', 'c', '127.0.0.1:3');
+  const d = new Discovery(viaProxy, { prefix });
+  const t = track(d);
+  await d.start();
+  assert.is(t.log.length, 3);
+  t.log.length = 0;
+  proxy.cut();
+  await a.close(); // gone
+  await registry.register('svc', 'c', '127.0.0.1:33', { replace: true }); // moved
+  await registry.register('svc', 'd', '127.0.0.1:4'); // new
+  const e = await registry.register('svc', 'e', '127.0.0.1:5'); // came and went: never seen
+  await e.close();
+  await client.put(`${prefix}/svc/b`, '127.0.0.1:2'); // re-put, same address: nothing to report
+  const rev = (await client.head()).index();
+  const c = await cluster.etcdctl(['compact', String(rev)]);
+  assert.is(c.code, 0, c.stderr);
+  proxy.restore();
+  await eventually(() => t.log.length >= 4, 15_000, 'the difference to be reported');
+  assert.equal(t.log, ['-svc/a 127.0.0.1:1', '-svc/c 127.0.0.1:3', '+svc/c 127.0.0.1:33', '+svc/d 127.0.0.1:4']);
+  // ...and it watches again from the new listing.
+  await registry.register('svc', 'f', '127.0.0.1:6');
+  await eventually(() => t.online.has('svc/f'), 5_000, 'watching again after the re-list');
+  assert.ok(sameMap(viewOf(d), await etcdListing(prefix)));
+  assert.equal(t.errors, []);
+  await d.close();
+  await registry.close();
+});
+
+test('200 instances registering and leaving concurrently: discovery equals etcd at the end', async () => {
+  const prefix = prefixFor('many');
+  const registry = new Registry(client, { prefix, ttl: 5 });
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const stay = new Set<string>();
+  await Promise.all(
+    Array.from({ length: 200 }, async (_, i) => {
+      const service = `s${i % 4}`;
+      const reg = await registry.register(service, `n${i}`, `10.0.${i >> 8}.${i & 255}:80`);
+      if (i % 3 === 0) await reg.close();
+      else stay.add(`${service}/n${i}`);
+    }),
+  );
+  await eventually(
+    async () => {
+      const listing = await etcdListing(prefix);
+      return listing.size === stay.size && sameMap(viewOf(d), listing) && sameMap(t.online, listing);
+    },
+    15_000,
+    'discovery equal to etcd',
+  );
+  assert.equal([...viewOf(d).keys()].sort(), [...stay].sort());
+  assert.equal(t.errors, []);
+  await registry.close();
+  await eventually(() => t.online.size === 0, 10_000, 'all offline after registry.close()');
+  assert.is((await etcdListing(prefix)).size, 0);
+  await d.close();
+});
+
+test.run();
