@@ -21,34 +21,8 @@ esac
 FILE_TIMEOUT="${TEST_FILE_TIMEOUT:-240}"
 export ETCD_APIV3_TEST=1
 
-ETCD_REQUIRED_MSG='etcd is required for the integration tests: install the Debian packages etcd-server and etcd-client (apt-get install etcd-server etcd-client)'
-
-have_etcd() {
-  command -v "${ETCD_BIN:-etcd}" >/dev/null 2>&1
-}
-
-ensure_etcd() {
-  have_etcd && return 0
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=''
-    if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-        sudo='sudo -n'
-      else
-        sudo='none'
-      fi
-    fi
-    if [ "$sudo" != none ]; then
-      echo "==> installing etcd (apt-get install etcd-server etcd-client)"
-      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client
-      hash -r
-      have_etcd && return 0
-    fi
-  fi
-  echo "$ETCD_REQUIRED_MSG"
-  exit 1
-}
+# shellcheck source=scripts/ensure-etcd.sh
+. "$(dirname "$0")/ensure-etcd.sh"
 
 ensure_node_modules() {
   if [ ! -x node_modules/.bin/uvu ] || [ ! -d node_modules/tsx ]; then
