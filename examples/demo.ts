@@ -83,9 +83,9 @@ async function main(): Promise<void> {
   const greeter = new GreeterClient('etcd:///greeter', grpc.credentials.createInsecure());
   const served = new Map<string, number>();
   let n = 0;
-  const call = () =>
+  // Hello is idempotent, so a call that hits an instance at the moment it dies is simply sent again.
+  const call = (id = ++n, attempt = 1): Promise<void> =>
     new Promise<void>((resolve) => {
-      const id = ++n;
       greeter.makeUnaryRequest(
         '/demo.Greeter/Hello',
         (v: unknown) => Buffer.from(JSON.stringify(v)),
@@ -93,12 +93,17 @@ async function main(): Promise<void> {
         { from: 'demo', n: id },
         { deadline: Date.now() + 2000 },
         (err: grpc.ServiceError | null, reply?: HelloReply) => {
-          if (err) say(`call #${id} failed: ${err.code} ${err.details}`);
-          else {
+          if (err && err.code === grpc.status.UNAVAILABLE && attempt === 1) {
+            say(`call #${id}: ${err.details}; sending it again`);
+            resolve(call(id, 2));
+          } else if (err) {
+            say(`call #${id} failed: ${err.code} ${err.details}`);
+            resolve();
+          } else {
             served.set(reply!.instance, (served.get(reply!.instance) ?? 0) + 1);
-            say(`call #${id} served by ${reply!.instance}`);
+            say(`call #${id} served by ${reply!.instance}${attempt > 1 ? ' (second try)' : ''}`);
+            resolve();
           }
-          resolve();
         },
       );
     });
