@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { describe, prefixRange, toBool, toBytes, toLeaseId, toMemberId, toNonNegativeInt, toRevision, toStr, toTtl, type Bytes } from './args';
 import * as cluster from './cluster';
 import { Connection } from './connection';
@@ -20,20 +21,33 @@ import { watchOnce } from './watch';
 
 export type LoadBalancer = 'round_robin' | 'pick_first';
 
-/** Everything a Client can be configured with. TLS and user/password may be combined (C++ cannot). */
+/**
+ * Everything a Client can be configured with. TLS and user/password may be combined (C++ cannot).
+ *
+ * TLS is used when the URL says `https://` or when `ca` or `cert` is given. Without `ca` the server is verified
+ * against Node's built-in public CAs. Certificates are PEM **text** (or a Buffer of it); to pass file paths, as
+ * C++ does, use {@link Client.WithSSL}.
+ */
 export interface ClientOptions {
-  /** User name for etcd authentication; used only together with `password`. */
+  /**
+   * User name for etcd authentication; used only together with `password`. The client authenticates on its
+   * first call, sends the token with every call and stream, and authenticates again when etcd calls the token
+   * invalid or stale. A wrong user name or password makes calls fail with 16 (UNAUTHENTICATED).
+   */
   username?: string;
   password?: string;
   /** Seconds after which the token is renewed proactively (etcd's `--auth-token-ttl`); default 300. */
   authTokenTtl?: number;
-  /** PEM CA certificate(s) to verify the server; TLS is used when this, `cert` or an `https://` URL is given. */
+  /** PEM CA certificate(s) to verify the server with; default: Node's built-in public CAs. */
   ca?: string | Buffer;
-  /** PEM client certificate, for mutual TLS. */
+  /** PEM client certificate, for mutual TLS (etcd's `--client-cert-auth`); needs `key`. */
   cert?: string | Buffer;
   /** PEM private key of `cert`. */
   key?: string | Buffer;
-  /** The name to verify the server certificate against, for several endpoints behind one certificate. */
+  /**
+   * The name to verify every server certificate against (and to send as TLS SNI and `:authority`) instead of the
+   * endpoint's host: for several endpoints (e.g. IP addresses) behind one certificate issued for one name. TLS only.
+   */
   targetNameOverride?: string;
   /** How calls are spread over the endpoints; default `round_robin`. */
   loadBalancer?: LoadBalancer;
@@ -65,45 +79,90 @@ function checkLoadBalancer(x: unknown): LoadBalancer {
   return x;
 }
 
-function pem(name: string, x: unknown): Buffer | undefined {
-  if (x === undefined || x === '') return undefined;
-  if (typeof x === 'string' || Buffer.isBuffer(x)) return Buffer.from(x);
-  throw new TypeError(`${name} must be PEM text or a Buffer, got ${describe(x)}`);
+/** PEM block headers each TLS input must contain (grpc-js and node:tls take PEM only). */
+const PEM_HEADER: Readonly<Record<string, RegExp>> = {
+  ca: /-----BEGIN CERTIFICATE-----/,
+  cert: /-----BEGIN CERTIFICATE-----/,
+  key: /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+};
+
+type PemKind = 'ca' | 'cert' | 'key';
+
+function isPem(kind: PemKind, buf: Buffer): boolean {
+  return PEM_HEADER[kind]!.test(buf.toString('latin1'));
 }
 
-function readPemFile(name: string, path: unknown): Buffer | undefined {
+function pemHeader(kind: PemKind): string {
+  return kind === 'key' ? '-----BEGIN PRIVATE KEY-----' : '-----BEGIN CERTIFICATE-----';
+}
+
+function pem(name: PemKind, x: unknown): Buffer | undefined {
+  if (x === undefined || x === '') return undefined;
+  if (typeof x !== 'string' && !Buffer.isBuffer(x)) throw new TypeError(`${name} must be PEM text or a Buffer, got ${describe(x)}`);
+  const buf = Buffer.from(x);
+  if (!isPem(name, buf)) {
+    const looksLikePath = typeof x === 'string' && !x.includes('\n') && x.length < 4096;
+    throw new TypeError(
+      `${name} must be PEM text (${pemHeader(name)} ...) or a Buffer of it` +
+        (looksLikePath ? `, got ${JSON.stringify(x)}; to read PEM files use Client.WithSSL(url, ca_file, cert_file, key_file)` : ''),
+    );
+  }
+  return buf;
+}
+
+/** Checks that the TLS material loads (a key that does not match its certificate, a corrupt key) at construction. */
+function checkTlsMaterial(ca: Buffer | undefined, cert: Buffer | undefined, key: Buffer | undefined): void {
+  try {
+    createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
+  } catch (err) {
+    throw new TypeError(`invalid TLS ca/cert/key: ${(err as Error).message}`);
+  }
+}
+
+function readPemFile(name: string, kind: PemKind, path: unknown): Buffer | undefined {
   const p = toStr(name, path);
   if (p === '') return undefined;
+  let buf: Buffer;
   try {
-    return readFileSync(p);
+    buf = readFileSync(p);
   } catch (err) {
     throw new TypeError(`cannot read ${name} file ${JSON.stringify(p)}: ${(err as Error).message}`);
   }
+  if (!isPem(kind, buf)) throw new TypeError(`${name} file ${JSON.stringify(p)} is not PEM (no ${pemHeader(kind)})`);
+  return buf;
 }
 
-/** Normalises the C++-style positional constructor arguments into options. */
-function optionsFromArgs(args: unknown[]): ClientOptions {
+/**
+ * Normalises the C++-style positional constructor arguments into options. `tls` is set for the C++ TLS form,
+ * which (like C++, where the constructor decides) uses TLS whatever scheme the URL has.
+ */
+function optionsFromArgs(args: unknown[]): { options: ClientOptions; tls?: true } {
   const [a, b, c, d, e] = args;
-  if (args.length === 0 || a === undefined) return {};
-  if (typeof a === 'object' && a !== null && !Buffer.isBuffer(a)) return a as ClientOptions;
-  if (args.length === 1) return { loadBalancer: checkLoadBalancer(a) };
+  if (args.length === 0 || a === undefined) return { options: {} };
+  if (typeof a === 'object' && a !== null && !Buffer.isBuffer(a)) return { options: a as ClientOptions };
+  if (args.length === 1) return { options: { loadBalancer: checkLoadBalancer(a) } };
   // (url, username, password, auth_token_ttl?, load_balancer?)
   if (!(args.length >= 4 && typeof c === 'string')) {
     return {
-      username: toStr('username', a),
-      password: toStr('password', b),
-      authTokenTtl: c === undefined ? 300 : toTtl('auth_token_ttl', c),
-      loadBalancer: checkLoadBalancer(d),
+      options: {
+        username: toStr('username', a),
+        password: toStr('password', b),
+        authTokenTtl: c === undefined ? 300 : toTtl('auth_token_ttl', c),
+        loadBalancer: checkLoadBalancer(d),
+      },
     };
   }
   // (url, ca, cert, privkey, target_name_override, load_balancer?): file paths, as in C++
-  return {
-    ca: readPemFile('ca', a),
-    cert: readPemFile('cert', b),
-    key: readPemFile('privkey', c),
-    targetNameOverride: toStr('target_name_override', d),
-    loadBalancer: checkLoadBalancer(e),
-  } as ClientOptions;
+  const options: ClientOptions = { loadBalancer: checkLoadBalancer(e) };
+  const ca = readPemFile('ca', 'ca', a);
+  const cert = readPemFile('cert', 'cert', b);
+  const key = readPemFile('privkey', 'key', c);
+  const targetNameOverride = toStr('target_name_override', d);
+  if (ca) options.ca = ca;
+  if (cert) options.cert = cert;
+  if (key) options.key = key;
+  if (targetNameOverride) options.targetNameOverride = targetNameOverride;
+  return { options, tls: true };
 }
 
 /**
@@ -133,19 +192,23 @@ export class Client {
   constructor(url: string, ca: string, cert: string, privkey: string, target_name_override: string, load_balancer?: string);
   constructor(url: string, ...args: unknown[]) {
     this.endpoints = parseEndpoints(url);
-    const o = optionsFromArgs(args);
+    const { options: o, tls: cppTls } = optionsFromArgs(args);
     if (typeof o !== 'object' || o === null) throw new TypeError(`options must be an object, got ${describe(o)}`);
     const loadBalancer = checkLoadBalancer(o.loadBalancer);
     const ca = pem('ca', o.ca);
     const cert = pem('cert', o.cert);
     const key = pem('key', o.key);
     if ((cert === undefined) !== (key === undefined)) throw new TypeError('cert and key must be given together');
-    const tls = this.endpoints[0]!.tls || ca !== undefined || cert !== undefined;
-    if (o.targetNameOverride !== undefined && o.targetNameOverride !== '') toStr('targetNameOverride', o.targetNameOverride);
+    const tls = cppTls === true || this.endpoints[0]!.tls || ca !== undefined || cert !== undefined;
+    const targetNameOverride = o.targetNameOverride === undefined ? '' : toStr('targetNameOverride', o.targetNameOverride);
+    if (targetNameOverride !== '' && !tls) {
+      throw new TypeError('targetNameOverride applies to TLS only: use https:// endpoints, or give ca or cert');
+    }
+    if (tls) checkTlsMaterial(ca, cert, key);
     const config: TransportConfig = {
       endpoints: this.endpoints,
       loadBalancer,
-      tls: tls ? { ca, cert, key, targetNameOverride: o.targetNameOverride || undefined } : undefined,
+      tls: tls ? { ca, cert, key, targetNameOverride: targetNameOverride || undefined } : undefined,
       channelOptions: o.grpcOptions,
     };
     const hasUser = o.username !== undefined && o.username !== '' && o.password !== undefined && o.password !== '';
@@ -168,7 +231,11 @@ export class Client {
     return new Client(url, { loadBalancer: checkLoadBalancer(load_balancer) });
   }
 
-  /** C++ `Client::WithUser`: user/password authentication; the token is renewed every `auth_token_ttl` seconds. */
+  /**
+   * C++ `Client::WithUser`: user/password authentication. The token is renewed `auth_token_ttl - 3` seconds after it
+   * was obtained (as C++), and at once — then the call is retried — when etcd says it expired or the auth store
+   * changed. A wrong password fails calls with 16. Does not throw on a wrong password (neither does C++).
+   */
   static WithUser(url: string, username: string, password: string, auth_token_ttl = 300, load_balancer?: LoadBalancer | string): Client {
     return new Client(url, {
       username: toStr('username', username),
@@ -179,20 +246,15 @@ export class Client {
   }
 
   /**
-   * C++ `Client::WithSSL`: TLS with PEM **file paths** (an empty `cert`/`privkey` means no client
-   * certificate). For PEM text use `new Client(url, { ca, cert, key })`.
+   * C++ `Client::WithSSL`: TLS, whatever the URL's scheme, with PEM **file paths** read at once: `ca` verifies
+   * the server (empty: Node's built-in public CAs), `cert`/`privkey` are the client certificate for mutual TLS
+   * (empty: none), `target_name_override` the name every server certificate is checked against (empty: a
+   * certificate must be valid for one of the endpoints' hosts). Throws TypeError when a file cannot be read or is
+   * not PEM. For PEM text, or to combine TLS with user/password, use
+   * `new Client(url, { ca, cert, key, targetNameOverride, username, password })`.
    */
   static WithSSL(url: string, ca: string, cert = '', privkey = '', target_name_override = '', load_balancer?: LoadBalancer | string): Client {
-    const options: ClientOptions = { loadBalancer: checkLoadBalancer(load_balancer) };
-    const caPem = readPemFile('ca', ca);
-    const certPem = readPemFile('cert', cert);
-    const keyPem = readPemFile('privkey', privkey);
-    if (caPem) options.ca = caPem;
-    if (certPem) options.cert = certPem;
-    if (keyPem) options.key = keyPem;
-    if (toStr('target_name_override', target_name_override)) options.targetNameOverride = target_name_override;
-    const https = url.replace(/(^|[,;]\s*)http:\/\//g, '$1https://');
-    return new Client(https, options);
+    return new Client(url, ca, cert, privkey, target_name_override, checkLoadBalancer(load_balancer));
   }
 
   /** Sets the per-call timeout in ms (0 = none). A call past it resolves with code 4 'gRPC timeout'. */

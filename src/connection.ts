@@ -62,10 +62,24 @@ export class Connection {
     return () => this.resources.delete(resource);
   }
 
-  /** The metadata for a call: the auth token, when the client has credentials. */
+  /** The metadata for a call: the auth token, when the client has credentials (and the server wants one). */
   async metadata(): Promise<Record<string, string> | undefined> {
     if (!this.auth) return undefined;
-    return { token: await this.auth.token() };
+    const token = await this.auth.token();
+    return token === '' ? undefined : { token };
+  }
+
+  /**
+   * The token for one attempt of a unary call. When Authenticate fails, the call itself never left this process,
+   * so its error is marked unsent: the retry table may then retry even a write (on UNAVAILABLE).
+   */
+  private async callToken(auth: Auth): Promise<string> {
+    try {
+      return await auth.token();
+    } catch (err) {
+      if (err instanceof GrpcStatusError && err.sent !== false) throw new GrpcStatusError(err.code, err.details, false, err.localDeadline);
+      throw err;
+    }
   }
 
   /**
@@ -79,7 +93,8 @@ export class Connection {
     for (let attempt = 1; ; attempt++) {
       let token: string | undefined;
       try {
-        const metadata = this.auth ? { token: (token = await this.auth.token()) } : undefined;
+        if (this.auth) token = await this.callToken(this.auth);
+        const metadata = token ? { token } : undefined;
         return await this.transport.unary(method, request, { deadline, metadata, signal: options.signal });
       } catch (err) {
         if (this.closing) throw new ClientClosedError();

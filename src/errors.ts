@@ -132,3 +132,38 @@ const TOKEN_REFRESH_MESSAGES: ReadonlySet<string> = new Set([
 export function needsNewToken(err: unknown): boolean {
   return err instanceof GrpcStatusError && TOKEN_REFRESH_MESSAGES.has(err.details);
 }
+
+/** Go's names of the gRPC codes, as they appear in `status.Error(...).Error()`. */
+const GO_CODE_NAMES: readonly string[] = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+];
+
+/**
+ * The status behind a watch response's `cancel_reason`. etcd writes a refused watch create as Go's
+ * `status.Error(...).Error()`, e.g. `rpc error: code = Unauthenticated desc = etcdserver: invalid auth token`
+ * or `rpc error: code = PermissionDenied desc = etcdserver: permission denied`: that becomes code 16 / 7 with
+ * the bare etcd text, so the token messages match {@link needsNewToken} and a Response carries the same
+ * `(code, message)` as a unary call refused for the same reason. Any other text is CANCELLED (1) with it as is.
+ */
+export function watchCancelStatus(reason: string): GrpcStatusError {
+  const m = /^rpc error: code = (\w+) desc = ([\s\S]*)$/.exec(reason);
+  const code = m ? GO_CODE_NAMES.indexOf(m[1]!) : -1;
+  if (m && code > 0) return new GrpcStatusError(code, m[2]!);
+  return new GrpcStatusError(ERROR_GRPC_CANCELLED, reason || 'watch canceled by the server');
+}

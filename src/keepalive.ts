@@ -159,6 +159,8 @@ export class LeaseKeeper {
   /** Identifies the current stream; callbacks of older streams are ignored. */
   private generation = 0;
   private attempt = 0;
+  /** The token was renewed after a token error and no answer has arrived since (renew once, then give up). */
+  private renewedToken = false;
   private reconnectAt: number | undefined;
   private timer: unknown;
   private timerAt = Infinity;
@@ -335,6 +337,7 @@ export class LeaseKeeper {
 
   private onMessage(res: LeaseKeepAliveResponse): void {
     this.attempt = 0;
+    this.renewedToken = false;
     const kept = this.leases.get(res.ID);
     if (!kept) return; // answer for a lease removed meanwhile
     const now = this.deps.now();
@@ -366,8 +369,11 @@ export class LeaseKeeper {
     if (err instanceof ClientClosedError) return; // the client's close() closes us too
     if (this.leases.size === 0) return this.goIdle();
     const status = err === null ? null : err instanceof GrpcStatusError ? err : new GrpcStatusError(ERROR_GRPC_UNKNOWN, String((err as Error)?.message ?? err));
-    if (status && needsNewToken(status)) this.deps.renewToken?.();
-    else if (status && !isTransientStreamError(status.code)) {
+    if (status && needsNewToken(status) && this.deps.renewToken && !this.renewedToken) {
+      // The token expired or the auth store changed: authenticate again for the next stream, once.
+      this.renewedToken = true;
+      this.deps.renewToken();
+    } else if (status && !isTransientStreamError(status.code)) {
       trace('lease', `keepalive stream failed for good: ${status.code} ${status.details}`);
       for (const kept of [...this.leases.values()]) this.fail(kept, refreshFailure(kept.id, status.code, status.details));
       return this.goIdle();

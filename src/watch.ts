@@ -25,12 +25,12 @@ import { Event_EventType } from '../generated/mvcc/mvccpb/kv';
 import type { Connection } from './connection';
 import {
   ClientClosedError,
-  ERROR_GRPC_CANCELLED,
   ERROR_GRPC_OUT_OF_RANGE,
   GrpcStatusError,
   isTransientStreamError,
   needsNewToken,
   toFailure,
+  watchCancelStatus,
 } from './errors';
 import { Event, Response } from './response';
 import { backoffMs } from './retry';
@@ -243,8 +243,11 @@ export class WatchEngine {
   }
 
   private onMessage(m: WatchResponse): void {
-    this.attempt = 0;
-    this.renewedToken = false;
+    if (!m.canceled) {
+      // The stream works, token included: a later failure may back off from scratch and renew the token again.
+      this.attempt = 0;
+      this.renewedToken = false;
+    }
     if (m.created) return this.onCreated(m);
     const sub = this.byId.get(m.watchId);
     if (!sub) return; // a watcher we already finished; etcd may still send its last responses
@@ -307,12 +310,15 @@ export class WatchEngine {
         }),
       );
     }
-    const reason = m.cancelReason || 'watch canceled by the server';
-    if (needsNewToken(new GrpcStatusError(16, reason)) && this.conn.auth) {
-      // The token went stale under an open stream: renew it and re-create everything on a new stream.
-      return this.restart(new GrpcStatusError(16, reason));
+    const status = watchCancelStatus(m.cancelReason);
+    if (this.conn.auth && needsNewToken(status) && !this.renewedToken) {
+      // etcd checks the stream's token when a watcher is created, and refuses the create once that token expired
+      // or the auth store changed (e.g. on a stream re-opened with the token it was first opened with). Renew the
+      // token and re-create everything on a new stream — once: refused again, the watcher ends with the error.
+      return this.restart(status);
     }
-    this.finish(sub, new Response({ code: ERROR_GRPC_CANCELLED, message: reason, action: ACTION_WATCH, watchId: Number(m.watchId) }));
+    // Permission denied is 7 'etcdserver: permission denied', as for a unary call; an unknown reason is 1.
+    this.finish(sub, new Response({ code: status.code, message: status.details, action: ACTION_WATCH, watchId: Number(m.watchId) }));
   }
 
   private deliver(sub: Sub, all: PbEvent[], revision: number, watchId: bigint): void {
@@ -329,7 +335,8 @@ export class WatchEngine {
     if (this.state === 'closed' || this.conn.closed) return;
     if (err instanceof ClientClosedError) return;
     const status = err instanceof GrpcStatusError ? err : null;
-    if (status && !isTransientStreamError(status.code) && !needsNewToken(status)) {
+    const renewable = status !== null && needsNewToken(status) && this.conn.auth !== undefined && !this.renewedToken;
+    if (status && !isTransientStreamError(status.code) && !renewable) {
       // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
       const { code, message } = toFailure(status);
       trace('watch', `stream failed permanently: ${code} ${message}`);

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import { GrpcStatusError } from '../errors';
 import { formatHostPort } from '../endpoints';
 import type {
@@ -122,6 +123,24 @@ function statusError(e: Partial<grpc.StatusObject> & { code?: number }, options:
   return new GrpcStatusError(code, details, notSent, code === grpc.status.DEADLINE_EXCEEDED && options.deadline !== undefined);
 }
 
+/**
+ * How server certificates are checked. grpc-js checks every connection of a channel against one name, the
+ * channel's authority — for our endpoint list, the first endpoint's host — so a cluster whose members each have
+ * their own certificate (valid for their own address only) would be reachable through the first member alone.
+ * Without a targetNameOverride, a certificate (still signed by a trusted CA) is therefore accepted when it is
+ * valid for any of the endpoints the client was given. With one, grpc-js checks that name for every connection.
+ */
+function tlsVerifyOptions(config: TransportConfig): grpc.VerifyOptions {
+  const hosts = [...new Set(config.endpoints.map((e) => e.host))];
+  if (config.tls?.targetNameOverride || hosts.length < 2) return {};
+  return {
+    checkServerIdentity: (host, cert) => {
+      const err = checkServerIdentity(host, cert);
+      return err && hosts.some((h) => checkServerIdentity(h, cert) === undefined) ? undefined : err;
+    },
+  };
+}
+
 /** The transport on @grpc/grpc-js: one channel for all endpoints, balanced by grpc-js's own policies. */
 export class GrpcJsTransport implements Transport {
   private readonly client: grpc.Client;
@@ -134,7 +153,7 @@ export class GrpcJsTransport implements Transport {
     const target = `${SCHEME}:///${config.endpoints.map(formatHostPort).join(',')}`;
     const tls = config.tls;
     const credentials = tls
-      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
+      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, tlsVerifyOptions(config))
       : grpc.credentials.createInsecure();
     const options: grpc.ChannelOptions = {
       // etcd may answer a range with far more than grpc-js's 4 MiB default; its own client takes anything.

@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,6 +32,38 @@ export interface StartEtcdOptions {
   extraArgs?: string[];
   /** Prefix for member names, data dirs and the cluster token (default "etcd-test"). */
   name?: string;
+  /**
+   * Serve clients over TLS: client URLs become https://127.0.0.1:P (peers stay plain http). The health checks,
+   * leader() and etcdctl() then speak TLS too, trusting `trustedCaFile` and presenting the client certificate.
+   */
+  tls?: EtcdTlsOptions;
+}
+
+export interface EtcdTlsOptions {
+  /** etcd's --cert-file (PEM path). */
+  certFile: string;
+  /** etcd's --key-file. */
+  keyFile: string;
+  /**
+   * etcd's --trusted-ca-file: the CA client certificates must be signed by. Note that etcd then *requires* a client
+   * certificate, with or without `clientCertAuth`; leave it out for server-only TLS.
+   */
+  trustedCaFile?: string;
+  /** etcd's --client-cert-auth: clients must present a certificate signed by `trustedCaFile`. */
+  clientCertAuth?: boolean;
+  /** The CA the helper's health checks and etcdctl verify the server with (default `trustedCaFile`; none: no check). */
+  caFile?: string;
+  /**
+   * The certificate the helper's own health checks and etcdctl present (default: `certFile`/`keyFile`, which
+   * then needs the clientAuth usage — etcd's own gateway does the same).
+   */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /**
+   * The name the server certificate is issued for when it does not cover 127.0.0.1 (e.g. 'etcd-cluster'): the
+   * health checks verify against it, and etcdctl, which cannot override the name, skips verification.
+   */
+  serverName?: string;
 }
 
 export interface EtcdctlOptions {
@@ -51,7 +84,7 @@ export interface EtcdctlResult {
 
 export interface EtcdMember {
   readonly name: string;
-  /** http://127.0.0.1:P */
+  /** http://127.0.0.1:P (https:// with the `tls` option) */
   readonly clientUrl: string;
   /** http://127.0.0.1:Q */
   readonly peerUrl: string;
@@ -80,7 +113,7 @@ export interface EtcdMember {
 }
 
 export interface EtcdCluster {
-  /** ['http://127.0.0.1:P', ...] */
+  /** ['http://127.0.0.1:P', ...] (https:// with the `tls` option) */
   readonly endpoints: string[];
   /** endpoints joined with ',' */
   readonly endpoint: string;
@@ -209,16 +242,39 @@ class RingBuffer {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** What the helper's own https requests need: the CA to trust, the client certificate, the expected name. */
+interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  servername?: string;
+}
+
+function clientTls(tls: EtcdTlsOptions | undefined): ClientTls | undefined {
+  if (!tls) return undefined;
+  const out: ClientTls = {
+    cert: fs.readFileSync(tls.clientCertFile ?? tls.certFile),
+    key: fs.readFileSync(tls.clientKeyFile ?? tls.keyFile),
+  };
+  const caFile = tls.caFile ?? tls.trustedCaFile;
+  if (caFile) out.ca = fs.readFileSync(caFile);
+  if (tls.serverName) out.servername = tls.serverName;
+  return out;
+}
+
 function httpRequest(
   url: string,
   method: 'GET' | 'POST',
   body: string | undefined,
   timeoutMs: number,
+  tls?: ClientTls,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    const options: https.RequestOptions = { method, agent: false, timeout: timeoutMs, headers: body ? { 'content-type': 'application/json' } : {} };
+    if (tls) Object.assign(options, tls, { rejectUnauthorized: tls.ca !== undefined });
+    const req = (url.startsWith('https:') ? https : http).request(
       url,
-      { method, agent: false, timeout: timeoutMs, headers: body ? { 'content-type': 'application/json' } : {} },
+      options,
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -264,6 +320,8 @@ function installExitHook(): void {
 class Member implements EtcdMember {
   readonly clientUrl: string;
   readonly peerUrl: string;
+  /** TLS settings of the helper's own requests (undefined without the `tls` option). */
+  readonly clientTls: ClientTls | undefined;
   private child: ChildProcess | undefined;
   private exitPromise: Promise<void> | undefined;
   private paused = false;
@@ -275,12 +333,23 @@ class Member implements EtcdMember {
     readonly clientPort: number,
     readonly peerPort: number,
     readonly dataDir: string,
+    private readonly tls?: EtcdTlsOptions,
   ) {
-    this.clientUrl = `http://127.0.0.1:${clientPort}`;
+    this.clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
     this.peerUrl = `http://127.0.0.1:${peerPort}`;
+    this.clientTls = clientTls(tls);
   }
 
   configure(initialCluster: string, token: string, extraArgs: string[]): void {
+    const tls = this.tls;
+    const tlsArgs = tls
+      ? [
+          `--cert-file=${tls.certFile}`,
+          `--key-file=${tls.keyFile}`,
+          ...(tls.trustedCaFile ? [`--trusted-ca-file=${tls.trustedCaFile}`] : []),
+          ...(tls.clientCertAuth ? ['--client-cert-auth'] : []),
+        ]
+      : [];
     this.baseArgs = [
       `--name=${this.name}`,
       `--data-dir=${this.dataDir}`,
@@ -295,6 +364,7 @@ class Member implements EtcdMember {
       '--logger=zap',
       '--log-outputs=stderr',
       '--log-level=error',
+      ...tlsArgs,
       ...extraArgs,
     ];
   }
@@ -350,7 +420,7 @@ class Member implements EtcdMember {
 
   async healthy(timeoutMs = 1_000): Promise<boolean> {
     try {
-      const res = await httpRequest(`${this.clientUrl}/health`, 'GET', undefined, timeoutMs);
+      const res = await httpRequest(`${this.clientUrl}/health`, 'GET', undefined, timeoutMs, this.clientTls);
       if (res.status !== 200) return false;
       const j = JSON.parse(res.body) as { health?: unknown };
       return j.health === 'true' || j.health === true;
@@ -451,6 +521,7 @@ class Cluster implements EtcdCluster {
   constructor(
     readonly members: Member[],
     private readonly dirs: string[],
+    private readonly tls?: EtcdTlsOptions,
   ) {
     this.endpoints = members.map((m) => m.clientUrl);
     this.endpoint = this.endpoints.join(',');
@@ -473,7 +544,7 @@ class Cluster implements EtcdCluster {
           .filter((m) => m.isRunning && !m.isPaused)
           .map(async (m) => {
             try {
-              const res = await httpRequest(`${m.clientUrl}/v3/maintenance/status`, 'POST', '{}', 1_000);
+              const res = await httpRequest(`${m.clientUrl}/v3/maintenance/status`, 'POST', '{}', 1_000, m.clientTls);
               if (res.status !== 200) {
                 lastErr = `${m.name}: HTTP ${res.status} ${res.body}`;
                 return undefined;
@@ -499,7 +570,7 @@ class Cluster implements EtcdCluster {
     const endpoints = (opts.endpoints ?? this.endpoints).join(',');
     const timeoutMs = opts.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
-      const child = spawn(bin, [`--endpoints=${endpoints}`, ...args], {
+      const child = spawn(bin, [`--endpoints=${endpoints}`, ...this.etcdctlTlsArgs(), ...args], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: childEnv({ ETCDCTL_API: '3', ...opts.env }),
       });
@@ -522,6 +593,20 @@ class Cluster implements EtcdCluster {
       child.stdin!.on('error', () => {}); // EPIPE if etcdctl exits before reading
       child.stdin!.end(opts.input);
     });
+  }
+
+  /** etcdctl's TLS flags for a TLS cluster (none otherwise). */
+  private etcdctlTlsArgs(): string[] {
+    const tls = this.tls;
+    if (!tls) return [];
+    const caFile = tls.caFile ?? tls.trustedCaFile;
+    return [
+      ...(caFile ? [`--cacert=${caFile}`] : []),
+      `--cert=${tls.clientCertFile ?? tls.certFile}`,
+      `--key=${tls.clientKeyFile ?? tls.keyFile}`,
+      // etcdctl cannot verify a certificate issued for another name than the endpoint's host.
+      ...(tls.serverName || !caFile ? ['--insecure-skip-tls-verify'] : []),
+    ];
   }
 
   stop(): Promise<void> {
@@ -606,12 +691,12 @@ async function startOnce(opts: StartEtcdOptions, n: number): Promise<EtcdCluster
   const members: Member[] = [];
   for (let i = 0; i < n; i++) {
     const name = n === 1 ? prefix : `${prefix}-${i}`;
-    members.push(new Member(name, ports[2 * i]!, ports[2 * i + 1]!, path.join(root, name)));
+    members.push(new Member(name, ports[2 * i]!, ports[2 * i + 1]!, path.join(root, name), opts.tls));
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   for (const m of members) m.configure(initialCluster, token, opts.extraArgs ?? []);
 
-  const cluster = new Cluster(members, [root]);
+  const cluster = new Cluster(members, [root], opts.tls);
   installExitHook();
   liveClusters.add(cluster);
   try {

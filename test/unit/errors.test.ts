@@ -9,6 +9,7 @@ import {
   LeaseExpiredError,
   needsNewToken,
   toFailure,
+  watchCancelStatus,
 } from '../../src/errors';
 
 // ---------------------------------------------------------------- toFailure
@@ -86,6 +87,32 @@ test('needsNewToken is false for anything that is not a GrpcStatusError', () => 
   assert.not.ok(needsNewToken('etcdserver: invalid auth token'));
   assert.not.ok(needsNewToken({ code: 16, details: 'etcdserver: invalid auth token' }));
   assert.not.ok(needsNewToken(undefined));
+});
+
+// ---------------------------------------------------------------- watchCancelStatus
+
+test('watchCancelStatus turns etcd\'s Go status text into the code and the bare message', () => {
+  const expired = watchCancelStatus('rpc error: code = Unauthenticated desc = etcdserver: invalid auth token');
+  assert.is(expired.code, 16);
+  assert.is(expired.details, 'etcdserver: invalid auth token');
+  assert.ok(needsNewToken(expired), 'a stale token in a cancel reason asks for a new token');
+  const old = watchCancelStatus('rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old');
+  assert.is(old.code, 3);
+  assert.ok(needsNewToken(old));
+  const denied = watchCancelStatus('rpc error: code = PermissionDenied desc = etcdserver: permission denied');
+  assert.is(denied.code, 7);
+  assert.is(denied.details, 'etcdserver: permission denied');
+  assert.not.ok(needsNewToken(denied));
+});
+
+test('watchCancelStatus: any other reason is CANCELLED (1) with the text as is; an empty one gets a text', () => {
+  for (const reason of ['etcdserver: permission denied for this key', 'rpc error: code = Bogus desc = x', 'rpc error: code = OK desc = x']) {
+    const s = watchCancelStatus(reason);
+    assert.is(s.code, 1, reason);
+    assert.is(s.details, reason);
+  }
+  assert.is(watchCancelStatus('').code, 1);
+  assert.ok(watchCancelStatus('').details.length > 0);
 });
 
 // ---------------------------------------------------------------- isTransientStreamError

@@ -275,6 +275,34 @@ engine('a stale auth token renews the token and reconnects', async () => {
   assert.is(failures.length, 0);
 });
 
+engine('a token refused again right after a renewal is final: KeepAliveError with its code, no renewal loop', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(16, 'etcdserver: invalid auth token'));
+  await world.advance(100);
+  assert.is(keeper.currentState, 'open');
+  world.stream.handlers.onClose(new GrpcStatusError(16, 'etcdserver: invalid auth token'));
+  assert.is(world.renewed, 1, 'renewed once');
+  assert.is(failures.length, 1);
+  assert.instance(failures[0]!.err, KeepAliveError);
+  assert.is((failures[0]!.err as KeepAliveError).code, 16);
+  assert.is(keeper.currentState, 'idle');
+});
+
+engine('an answer between two token errors allows another renewal (a long-lived stream renews each time)', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(16, 'etcdserver: invalid auth token'));
+  await world.advance(100);
+  world.stream.answer(1n, 10);
+  world.stream.handlers.onClose(new GrpcStatusError(3, 'etcdserver: revision of auth store is old'));
+  assert.is(world.renewed, 2);
+  assert.is(keeper.currentState, 'backoff');
+  assert.is(failures.length, 0);
+});
+
 engine('a failed open is handled like a stream error', async () => {
   const { world, keeper, failures, add } = setup();
   world.openError = new GrpcStatusError(14, 'unreachable');
