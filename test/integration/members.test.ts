@@ -29,7 +29,7 @@ members('list_member reports every member with ids, names, URLs and learner flag
   const names = list.map((m) => m.get_name()).sort();
   assert.equal(names, ctx.cluster.members.map((m) => m.name).sort());
   for (const m of list) {
-    assert.type(m.get_id(), 'bigint');
+    assert.is(typeof m.get_id(), 'bigint');
     assert.ok(m.get_id() > 0n);
     const own = ctx.cluster.members.find((x) => x.name === m.get_name())!;
     assert.equal(m.get_peerURLs(), [own.peerUrl]);
