@@ -1,0 +1,210 @@
+// Rendering: the stdout table, bench/results/latest.md and the hand-written SVG chart.
+import { CONTENDER_LABEL, type ContenderName } from './drivers';
+import type { RowSummary } from './rows';
+
+export interface ReportContext {
+  quick: boolean;
+  title: string;
+  contenders: ContenderName[];
+  skipped: Partial<Record<ContenderName, string>>;
+  machineLines: string[];
+  methodLines: string[];
+  notes: string[];
+}
+
+export function fmtNum(v: number | undefined, decimals: number): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  return v.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+export function fmtRatio(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  return `${v.toFixed(2)}×`;
+}
+
+function cellText(s: RowSummary, c: ContenderName, skipped: ReportContext['skipped']): string {
+  if (skipped[c]) return 'skipped';
+  const x = s.byContender[c];
+  if (!x) return '–';
+  if (x.unsupported && x.okRounds === 0) return 'n/a';
+  if (x.okRounds === 0) return x.failedRounds ? 'FAIL' : '–';
+  return fmtNum(x.median, s.row.decimals) + (x.failedRounds ? '*' : '');
+}
+
+function targetText(s: RowSummary): string {
+  const t = s.row.target;
+  return t ? `${t.op === '>=' ? '≥' : '≤'} ${t.value.toFixed(1)}×` : '';
+}
+
+function verdictText(s: RowSummary): string {
+  if (!s.verdict) return '';
+  if (!s.best) return s.verdict;
+  const which = `${s.best.contender === 'ours' ? 'grpc-js' : 'http2'} ${fmtRatio(s.best.ratio)}`;
+  return s.verdictNote ? `${s.verdict} (${which}; ${s.verdictNote})` : `${s.verdict} (${which})`;
+}
+
+interface Column {
+  head: string;
+  get: (s: RowSummary) => string;
+  left?: boolean;
+}
+
+function columns(ctx: ReportContext): Column[] {
+  const cols: Column[] = [{ head: 'workload', get: (s) => `${s.row.label} [${s.row.unit}]`, left: true }];
+  for (const c of ctx.contenders) cols.push({ head: CONTENDER_LABEL[c], get: (s) => cellText(s, c, ctx.skipped) });
+  const has = (c: ContenderName) => ctx.contenders.includes(c) && !ctx.skipped[c];
+  if (has('etcd3')) {
+    if (has('ours')) cols.push({ head: 'ours/etcd3', get: (s) => fmtRatio(s.vsEtcd3.ours) });
+    if (has('ours-http2')) cols.push({ head: 'ours-h2/etcd3', get: (s) => fmtRatio(s.vsEtcd3['ours-http2']) });
+  }
+  if (has('http2')) {
+    if (has('ours')) cols.push({ head: 'ours/h2-floor', get: (s) => fmtRatio(s.vsFloor.ours) });
+    if (has('ours-http2')) cols.push({ head: 'ours-h2/h2-floor', get: (s) => fmtRatio(s.vsFloor['ours-http2']) });
+  }
+  cols.push({ head: 'target', get: targetText });
+  cols.push({ head: 'result', get: verdictText, left: true });
+  return cols;
+}
+
+export function renderTable(rows: RowSummary[], ctx: ReportContext): string {
+  const cols = columns(ctx);
+  const cells = rows.map((s) => cols.map((c) => c.get(s)));
+  const widths = cols.map((c, i) => Math.max(c.head.length, ...cells.map((r) => r[i]!.length)));
+  const line = (vals: string[]) => vals.map((v, i) => (cols[i]!.left ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
+  return [line(cols.map((c) => c.head)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
+  const cols = columns(ctx);
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const out: string[] = [];
+  out.push(`# ${ctx.title}`, '');
+  if (ctx.quick) {
+    out.push('> **QUICK RUN** (`npm run bench -- --quick`): a smoke test with fewer operations and rounds. The numbers are noisy and not representative; use a full run for conclusions.', '');
+  }
+  out.push(...ctx.machineLines.map((l) => `- ${l}`), '');
+  out.push('| ' + cols.map((c) => esc(c.head)).join(' | ') + ' |');
+  out.push('|' + cols.map((c) => (c.left ? ' --- ' : ' ---: ')).join('|') + '|');
+  for (const s of rows) out.push('| ' + cols.map((c) => esc(c.get(s))).join(' | ') + ' |');
+  out.push('');
+  out.push(
+    'Cells are medians over rounds. Ratios are paired: computed per round (same round, same etcd state), then the median is taken. ' +
+      '`ours` in a target is the better of our two transports (the one named in the result column); a transport with a failed round is not eligible. ' +
+      '`*` = some rounds failed (see notes); `n/a` = the contender does not offer this; `skipped` = the contender could not run at all.',
+    '',
+  );
+  out.push('## Targets', '');
+  for (const s of rows) {
+    const t = s.row.target;
+    if (!t) continue;
+    out.push(`- ${s.row.label}: ours/etcd3 ${t.op === '>=' ? '≥' : '≤'} ${t.value.toFixed(1)}×${s.row.targetNote ? `, ${s.row.targetNote}` : ''} — **${verdictText(s) || 'n/a'}**`);
+  }
+  out.push('');
+  out.push('## Method', '', ...ctx.methodLines.map((l) => `- ${l}`), '');
+  if (Object.keys(ctx.skipped).length) {
+    out.push('## Skipped contenders', '');
+    for (const [c, why] of Object.entries(ctx.skipped)) out.push(`- ${CONTENDER_LABEL[c as ContenderName]}: ${why}`);
+    out.push('');
+  }
+  const errs: string[] = [];
+  for (const s of rows) {
+    for (const [c, x] of Object.entries(s.byContender)) {
+      if (!x) continue;
+      if (x.unsupported && x.okRounds === 0 && !errs.some((e) => e.includes(`${CONTENDER_LABEL[c as ContenderName]}, ${s.row.workload}:`))) {
+        errs.push(`${CONTENDER_LABEL[c as ContenderName]}, ${s.row.workload}: n/a — ${x.unsupported}`);
+      }
+      for (const e of x.errors) {
+        const line = `${CONTENDER_LABEL[c as ContenderName]}, ${s.row.workload}: ${e}`;
+        if (!errs.includes(line)) errs.push(line);
+      }
+    }
+  }
+  if (errs.length || ctx.notes.length) {
+    out.push('## Notes', '', ...ctx.notes.map((n) => `- ${n}`), ...errs.map((e) => `- ${e}`), '');
+  }
+  out.push('![ratios vs etcd3](latest.svg)', '');
+  return out.join('\n');
+}
+
+const COLORS: Partial<Record<ContenderName, string>> = {
+  ours: '#2b6cb0',
+  'ours-http2': '#38a169',
+  'grpc-js': '#a0aec0',
+  http2: '#4a5568',
+};
+
+function xmlEsc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Horizontal bars, one group per targeted row: each contender's advantage over etcd3 on a log scale
+ * (ratio for higher-is-better metrics, inverse ratio for lower-is-better ones, so longer is always better),
+ * with etcd3 at 1× and the target marked.
+ */
+export function renderSvg(rows: RowSummary[], ctx: ReportContext): string {
+  const groups = rows.filter((s) => s.row.target);
+  const bars: ContenderName[] = (['ours', 'ours-http2', 'grpc-js', 'http2'] as ContenderName[]).filter(
+    (c) => ctx.contenders.includes(c) && !ctx.skipped[c],
+  );
+  const labelW = 300;
+  const plotW = 560;
+  const barH = 14;
+  const groupGap = 16;
+  const top = 64;
+  const groupH = bars.length * barH + groupGap;
+  const height = top + groups.length * groupH + 56;
+  const width = labelW + plotW + 60;
+  const minLog = Math.log2(1 / 8);
+  const maxLog = Math.log2(16);
+  const x = (ratio: number) => {
+    const l = Math.min(maxLog, Math.max(minLog, Math.log2(ratio)));
+    return labelW + ((l - minLog) / (maxLog - minLog)) * plotW;
+  };
+  const o: string[] = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  o.push(`<rect width="100%" height="100%" fill="#fff"/>`);
+  o.push(`<text x="10" y="20" font-size="15" font-weight="bold">${xmlEsc(ctx.title)}${ctx.quick ? ' — QUICK RUN (not representative)' : ''}</text>`);
+  o.push(`<text x="10" y="38" fill="#555">Advantage over etcd3 (log scale; longer is better; lower-is-better metrics inverted). Red tick = target.</text>`);
+  // grid
+  for (const t of [0.125, 0.25, 0.5, 1, 2, 4, 8, 16]) {
+    const gx = x(t).toFixed(1);
+    o.push(`<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 40}" stroke="${t === 1 ? '#000' : '#e2e8f0'}" stroke-width="${t === 1 ? 1.5 : 1}"/>`);
+    o.push(`<text x="${gx}" y="${height - 26}" text-anchor="middle" fill="#555">${t < 1 ? `1/${1 / t}` : t}×</text>`);
+  }
+  o.push(`<text x="${x(1) + 4}" y="${top - 12}" fill="#000">etcd3</text>`);
+  groups.forEach((s, gi) => {
+    const gy = top + gi * groupH;
+    const inverted = s.row.better === 'lower';
+    o.push(`<text x="${labelW - 8}" y="${gy + (bars.length * barH) / 2 + 4}" text-anchor="end">${xmlEsc(s.row.label)}${inverted ? ' (inv.)' : ''}</text>`);
+    bars.forEach((c, bi) => {
+      const r = s.vsEtcd3[c];
+      const y = gy + bi * barH;
+      if (r === undefined || !Number.isFinite(r) || r <= 0) {
+        o.push(`<text x="${x(1) + 4}" y="${y + barH - 3}" fill="#999" font-size="10">${xmlEsc(CONTENDER_LABEL[c])}: –</text>`);
+        return;
+      }
+      const adv = inverted ? 1 / r : r;
+      const x0 = Math.min(x(1), x(adv));
+      const w = Math.max(1, Math.abs(x(adv) - x(1)));
+      o.push(`<rect x="${x0.toFixed(1)}" y="${y + 1}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[c]}"/>`);
+      const tx = adv >= 1 ? x(adv) + 4 : x(adv) - 4;
+      o.push(`<text x="${tx.toFixed(1)}" y="${y + barH - 3}" font-size="10" text-anchor="${adv >= 1 ? 'start' : 'end'}">${adv.toFixed(2)}×</text>`);
+    });
+    if (s.row.target) {
+      const tv = inverted ? 1 / s.row.target.value : s.row.target.value;
+      const tx = x(tv).toFixed(1);
+      o.push(`<line x1="${tx}" y1="${gy - 2}" x2="${tx}" y2="${gy + bars.length * barH + 2}" stroke="#e53e3e" stroke-width="2"/>`);
+    }
+  });
+  // legend
+  let lx = 10;
+  const ly = height - 10;
+  for (const c of bars) {
+    o.push(`<rect x="${lx}" y="${ly - 10}" width="10" height="10" fill="${COLORS[c]}"/>`);
+    o.push(`<text x="${lx + 14}" y="${ly}">${xmlEsc(CONTENDER_LABEL[c])}</text>`);
+    lx += 20 + CONTENDER_LABEL[c].length * 7;
+  }
+  o.push('</svg>');
+  return o.join('\n') + '\n';
+}
