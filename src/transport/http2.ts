@@ -335,16 +335,15 @@ abstract class Call {
     this.body = undefined;
   }
 
-  /** Ends the call now with `err` (RST_STREAM CANCEL if the stream is open). `async` defers the delivery. */
-  abort(err: unknown, async = false): void {
+  /** Ends the call now with `err` (RST_STREAM CANCEL if the stream is open). */
+  abort(err: unknown): void {
     if (this.done) return;
     this.done = true;
     this.cleanup();
     const stream = this.stream;
     if (stream !== undefined) stream.close(NGHTTP2_CANCEL);
     else this.t.pending.delete(this);
-    if (async) process.nextTick(settleLater, this, err);
-    else this.settle(err);
+    this.settle(err);
   }
 
   cleanup(): void {
@@ -415,10 +414,6 @@ abstract class Call {
     const { code, details } = rstCodeToGrpc(rstCode);
     return new GrpcStatusError(code, details);
   }
-}
-
-function settleLater(call: Call, err: unknown): void {
-  call.settle(err);
 }
 
 /** Node's timers hold at most 2^31-1 ms (longer delays fire after 1 ms): far deadlines are re-armed. */
@@ -538,6 +533,10 @@ class UnaryCall<Req, Res> extends Call {
   }
 }
 
+function deliverClose(handlers: StreamHandlers<unknown>, err: GrpcStatusError | null): void {
+  handlers.onClose(err);
+}
+
 class StreamingCall<Req, Res> extends Call implements StreamCall<Req> {
   /** Messages written before the stream opened. */
   private queue: Buffer[] | undefined = undefined;
@@ -560,7 +559,7 @@ class StreamingCall<Req, Res> extends Call implements StreamCall<Req> {
     try {
       frame = frameMessage(this.method.requestSerialize(message));
     } catch (e) {
-      this.abort(new GrpcStatusError(STATUS_INTERNAL, `Request message serialization failure: ${messageOf(e)}`), true);
+      this.abort(new GrpcStatusError(STATUS_INTERNAL, `Request message serialization failure: ${messageOf(e)}`));
       return;
     }
     if (this.stream !== undefined) this.stream.write(frame);
@@ -574,7 +573,7 @@ class StreamingCall<Req, Res> extends Call implements StreamCall<Req> {
   }
 
   cancel(): void {
-    this.abort(new GrpcStatusError(STATUS_CANCELLED, 'Cancelled on client'), true);
+    this.abort(new GrpcStatusError(STATUS_CANCELLED, 'Cancelled on client'));
   }
 
   opened(stream: H2Stream): void {
@@ -601,9 +600,13 @@ class StreamingCall<Req, Res> extends Call implements StreamCall<Req> {
     this.handlers.onMessage(m);
   }
 
+  /**
+   * Always on a later tick, like grpc-js: onClose never runs inside stream(), write() or cancel(), so a caller
+   * never sees its stream closed before it holds it.
+   */
   settle(err: unknown): void {
     this.queue = undefined;
-    this.handlers.onClose(err as GrpcStatusError | null);
+    process.nextTick(deliverClose, this.handlers, err);
   }
 }
 
@@ -627,6 +630,8 @@ function onBackoffDone(t: Http2Transport, ep: Endpoint): void {
   ep.backoffTimer = undefined;
   t.backoffDone(ep);
 }
+
+function ignore(): void {}
 
 function destroySocket(tcp: net.Socket): void {
   tcp.destroy();
@@ -697,7 +702,7 @@ export class Http2Transport implements Transport {
     const call = new StreamingCall(this, method, options, handlers, frame);
     if (early !== undefined) {
       call.done = true;
-      process.nextTick(settleLater, call, early);
+      call.settle(early);
     } else if (options.signal?.aborted) {
       call.cancel();
     } else {
@@ -884,6 +889,7 @@ export class Http2Transport implements Transport {
     try {
       tcp = net.connect({ host: ep.host, port: ep.port });
       socket = ep.tlsOptions ? tls.connect({ ...ep.tlsOptions, socket: tcp }) : tcp;
+      if (socket !== tcp) tcp.on('error', ignore); // reported by the TLS socket
       const connection = socket;
       h2 = http2.connect(ep.url, { ...ep.connectOptions, createConnection: () => connection });
     } catch (e) {

@@ -567,10 +567,41 @@ test('no server listening: code 14, sent=false, quickly; also for streams', asyn
   assert.is(e.code, 14);
   assert.is(e.sent, false);
   assert.match(e.details, /^no connection to any etcd endpoint: .*ECONNREFUSED/);
-  const s = open(t, WatchService.watch);
+  const s = open(t, WatchService.watch); // every endpoint is backing off now: it fails at once, but not inside stream()
+  assert.is(s.closes(), 0, 'onClose is never called inside stream()');
   const se = await s.closed;
   assert.is(se?.code, 14);
   assert.is(se?.sent, false);
+  const expired = open(t, WatchService.watch, undefined, { deadline: Date.now() - 1 });
+  assert.is(expired.closes(), 0);
+  assert.is((await expired.closed)?.code, 4);
+});
+
+test('a server that accepts TCP but never speaks HTTP/2 (a stopped etcd) is never used: calls go elsewhere, or wait ≤ 5 s', async () => {
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((sock) => void sockets.push(sock)); // the kernel accepts; nobody answers
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as net.AddressInfo).port;
+  try {
+    const both = transport([{ port }, { port: a.port }]);
+    const t0 = Date.now();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => range(both, 'echo')));
+    assert.ok(answers.every((r) => r.kvs[0]!.value.toString() === 'a'));
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    const only = transport([{ port }]);
+    const d = await rejection(range(only, 'echo', { deadline: Date.now() + 300 }));
+    assert.is(d.code, 4);
+    assert.is(d.localDeadline, true);
+    const t1 = Date.now();
+    const e = await rejection(range(only, 'echo'));
+    const ms = Date.now() - t1;
+    assert.is(e.code, 14);
+    assert.is(e.sent, false);
+    assert.ok(ms > 4000 && ms < 7000, `gave up after ${ms} ms`);
+  } finally {
+    for (const sock of sockets) sock.destroy();
+    silent.close();
+  }
 });
 
 test('the server goes away mid-call: UNAVAILABLE (not claimed unsent); the next call reconnects', async () => {
@@ -628,8 +659,7 @@ test('GOAWAY (graceful shutdown): calls in flight finish there, new calls go to 
   await eventually(async () => (await range(t, 'echo'), x.calls > 0 && y.calls > 0), 3000, 'both endpoints connected');
   const slow = Array.from({ length: 4 }, () => range(t, 'slow:300'));
   await eventually(() => x.calls + y.calls >= 6, 1000, 'slow calls to arrive');
-  const shutdown = x.tryShutdown();
-  await new Promise((r) => setTimeout(r, 50)); // GOAWAY is on its way; no bare sleep needed for correctness
+  const shutdown = x.tryShutdown(); // GOAWAY now; calls that cross it are refused there and retried on gy
   x.calls = 0;
   const after = await Promise.all(Array.from({ length: 20 }, () => range(t, 'echo')));
   assert.ok(after.every((r) => r.kvs[0]!.value.toString() === 'gy'), 'new calls avoid the server going away');
@@ -701,10 +731,12 @@ test('nothing keeps the process alive: after close(), and for an idle open clien
     (async () => {
       await range('echo');
       const hang = range('hang').catch(() => {});
-      const s = t.stream(WatchService.watch, {}, { onMessage() {}, onClose() {} });
+      let echoed;
+      const up = new Promise((r) => (echoed = r));
+      const s = t.stream(WatchService.watch, {}, { onMessage: () => echoed(), onClose() {} });
       s.write(WatchRequest.fromPartial({ requestUnion: { $case: 'createRequest', createRequest: { key: Buffer.from('k') } } }));
-      range('slow:50', { deadline: Date.now() + 60000 }).catch(() => {});
-      await new Promise((r) => setTimeout(r, 100));
+      range('slow:5000', { deadline: Date.now() + 60000 }).catch(() => {});
+      await up; // the stream is open and both calls are out
       t.close();
     })();`;
   const idle = `${prelude}
@@ -724,9 +756,9 @@ test('keepalive: no pings while idle; pings while a stream is open; a silent con
   const s = open(active, WatchService.watch);
   s.call.write(createWatch('k'));
   await eventually(() => s.messages.length === 1, 2000, 'the stream to be up');
+  const before = a.calls;
   const hanging = range(dead, 'hang');
-  await eventually(() => a.metadata.length > 0, 1000, 'x');
-  await new Promise((r) => setTimeout(r, 100));
+  await eventually(() => a.calls > before, 2000, 'the hanging call to arrive');
   const [idleUp, activeUp] = [pIdle.bytesUp, pActive.bytesUp];
   pDead.pause();
   const t0 = Date.now();
