@@ -3,8 +3,8 @@
 // retry table are applied in one place.
 
 import { Auth } from './auth';
-import { ClientClosedError, GrpcStatusError, needsNewToken } from './errors';
-import { backoffMs, mayRetry, MAX_UNARY_ATTEMPTS } from './retry';
+import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, needsNewToken } from './errors';
+import { attemptTimeoutMs, backoffMs, mayRetry, MAX_UNARY_ATTEMPTS, requiresLeader } from './retry';
 import type { MethodDescriptor, StreamCall, StreamHandlers, Transport } from './transport/transport';
 import { trace } from './trace';
 
@@ -12,6 +12,12 @@ import { trace } from './trace';
 export interface Closeable {
   close(): Promise<void> | void;
 }
+
+/** The longest deadline we hand to a transport: 2^31 − 1 ms, the most a Node timer can wait. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** etcd's require-leader metadata (Go `WithRequireLeader`): a member without a raft leader refuses the call. */
+const LEADER_METADATA: Readonly<Record<string, string>> = Object.freeze({ hasleader: 'true' });
 
 export interface UnaryOptions {
   /** Apply the client's `set_grpc_timeout` deadline (default true). */
@@ -52,8 +58,13 @@ export class Connection {
     if (this.closing) throw new ClientClosedError(what);
   }
 
+  /**
+   * The absolute deadline of a call starting now, from `set_grpc_timeout`. A timeout beyond MAX_TIMEOUT_MS (24.8
+   * days) is cut to it: gRPC cannot express a deadline ~11,000 years ahead (grpc-js throws from inside the call,
+   * crashing the process), and no timer holds more.
+   */
   deadline(): number | undefined {
-    return this.timeoutMs > 0 ? Date.now() + this.timeoutMs : undefined;
+    return this.timeoutMs > 0 ? Date.now() + Math.min(this.timeoutMs, MAX_TIMEOUT_MS) : undefined;
   }
 
   /** Registers something to close with the client; returns a function that unregisters it. */
@@ -85,20 +96,35 @@ export class Connection {
   /**
    * Sends one request. Rejects with ClientClosedError when the client is (or gets) closed, otherwise with the
    * GrpcStatusError of the last attempt. Retries what the retry table allows, renews a stale token once.
+   * Calls that need a raft leader carry `hasleader`; an attempt of a safe call that gets no answer within its
+   * per-attempt deadline counts as UNAVAILABLE and is retried (retry.ts explains both).
    */
   async unary<Req, Res>(method: MethodDescriptor<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
     this.assertOpen();
     const deadline = options.timeout === false ? undefined : this.deadline();
+    const leader = requiresLeader(method.path) ? LEADER_METADATA : undefined;
     let renewedToken = false;
     for (let attempt = 1; ; attempt++) {
       let token: string | undefined;
+      const perAttempt = options.retry === false ? undefined : attemptTimeoutMs(method.path, attempt);
+      const attemptDeadline = perAttempt === undefined ? deadline : Math.min(deadline ?? Infinity, Date.now() + perAttempt);
       try {
         if (this.auth) token = await this.callToken(this.auth);
-        const metadata = token ? { token } : undefined;
-        return await this.transport.unary(method, request, { deadline, metadata, signal: options.signal });
-      } catch (err) {
+        const metadata = token ? { ...leader, token } : leader;
+        return await this.transport.unary(method, request, { deadline: attemptDeadline, metadata, signal: options.signal });
+      } catch (caught) {
         if (this.closing) throw new ClientClosedError();
-        if (options.signal?.aborted) throw err;
+        if (options.signal?.aborted) throw caught;
+        let err = caught;
+        if (
+          err instanceof GrpcStatusError &&
+          err.code === ERROR_GRPC_DEADLINE_EXCEEDED &&
+          attemptDeadline !== deadline &&
+          (deadline === undefined || Date.now() < deadline)
+        ) {
+          // Our per-attempt deadline, not the caller's: the member did not answer in time.
+          err = new GrpcStatusError(ERROR_GRPC_UNAVAILABLE, `etcd-apiv3: no answer from the member within ${perAttempt} ms`);
+        }
         if (this.auth && !renewedToken && needsNewToken(err)) {
           trace('auth', `renewing token after: ${(err as GrpcStatusError).details}`);
           renewedToken = true;

@@ -39,6 +39,16 @@ export function refreshIntervalMs(ttlSeconds: number): number {
 }
 
 /**
+ * How long a keepalive may stay unanswered before the stream is taken for stalled and reopened: a sixth of the
+ * TTL, at least 500 ms. A member stopped with SIGSTOP (or behind a dead link) keeps the stream open and silent,
+ * and HTTP/2 keepalive pings, which etcd allows only every 5 s, notice that too late for a short lease; a new
+ * stream is balanced onto another member and re-sends every lease at once.
+ */
+export function stallTimeoutMs(ttlSeconds: number): number {
+  return Math.max(MIN_REFRESH_INTERVAL_MS, (ttlSeconds * 1000) / 6);
+}
+
+/**
  * When the lease must be assumed gone if no later refresh succeeds. Counted from when the answered request
  * was *sent* (the server renewed the lease at some point after that), so the local deadline is never later
  * than the server's. A TTL of 0 means "not known yet" (no local deadline).
@@ -393,15 +403,42 @@ export class LeaseKeeper {
     const now = this.deps.now();
     for (const kept of [...this.leases.values()]) if (now >= kept.expiresAt) this.fail(kept, expiredLocally(kept.id));
     if (this.leases.size === 0) return this.goIdle();
+    if (this.state === 'open' && this.stalledAt() <= now) return this.restartStalled();
     if (this.state === 'open') this.sendDue();
     else if (this.state === 'backoff' && this.reconnectAt !== undefined && now >= this.reconnectAt) this.connect();
     this.schedule();
   }
 
+  /** When the oldest unanswered keepalive on the open stream counts as stalled (Infinity: none pending). */
+  private stalledAt(): number {
+    let at = Infinity;
+    for (const kept of this.leases.values()) {
+      const oldest = kept.unanswered[0];
+      if (oldest !== undefined) at = Math.min(at, oldest + stallTimeoutMs(kept.ttl));
+    }
+    return at;
+  }
+
+  /**
+   * The stream's member stopped answering (etcd answers keepalives of one stream in order, so one hung renewal
+   * holds up the rest): drop the stream and open a new one at once, which the balancer puts on the next member.
+   * No backoff: the stall timeout already spaces these restarts at least 500 ms apart.
+   */
+  private restartStalled(): void {
+    const call = this.call;
+    const oldest = Math.min(...[...this.leases.values()].map((k) => k.unanswered[0] ?? Infinity));
+    trace('lease', `no keepalive answer for ${Math.round(this.deps.now() - oldest)} ms: stream stalled, reopening`);
+    this.generation++;
+    this.call = undefined;
+    call?.cancel();
+    this.connect();
+  }
+
   /** Sets the one timer to the earliest next action. */
   private schedule(): void {
     if (this.state === 'closed' || this.state === 'idle') return this.clearTimer();
-    const at = nextWakeAt(this.leases.values(), this.state === 'open', this.state === 'backoff' ? this.reconnectAt : undefined);
+    let at = nextWakeAt(this.leases.values(), this.state === 'open', this.state === 'backoff' ? this.reconnectAt : undefined);
+    if (this.state === 'open') at = Math.min(at, this.stalledAt());
     if (at === this.timerAt && this.timer !== undefined) return;
     this.clearTimer();
     if (at === Infinity) return;
@@ -427,7 +464,9 @@ export function leaseKeeper(conn: Connection): LeaseKeeper {
       open: (handlers) => conn.openStream(LeaseService.leaseKeepAlive, handlers, undefined, true),
       now: () => Date.now(),
       setTimer: (fn, ms, weak) => {
-        const t = setTimeout(fn, ms);
+        // Node fires a timer of more than 2^31 − 1 ms after 1 ms: cap it (a huge TTL or Check timeout would
+        // otherwise spin or fail at once); the engine re-arms a timer that fired early.
+        const t = setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
         if (weak) t.unref();
         return t;
       },

@@ -1,6 +1,29 @@
 // The one table that says which calls may be retried, and on what. A retry must never apply a write twice:
 // reads and lease calls are idempotent, so they retry on UNAVAILABLE (a member down, no leader, connection
-// lost); writes retry only when the transport knows the request never left this process.
+// lost); writes retry only when the request surely was not applied — the transport knows it never left this
+// process (`sent === false`), or etcd refused it with "no leader" before looking at it (see NOT_PROCESSED).
+//
+// Three more decisions live here, because they follow from the same table:
+//
+// - Leader required. Calls on etcd's data (KV, Lease, Lock, Election) carry etcd's `hasleader` metadata, so a
+//   member that lost its raft leader (partitioned, or the last one alive) refuses them at once with 14
+//   "etcdserver: no leader" instead of letting them wait for its 7 s request timeout; a safe call then fails
+//   over to another member. Member-local calls (Maintenance, Cluster, Auth) do not: a leaderless member still
+//   answers Status or MemberList. Streams carry the same metadata (see Connection.openStream).
+//
+// - Per-attempt deadline for safe calls. A member stopped with SIGSTOP (or behind a dead link) keeps its TCP
+//   connection open and silent: a call routed to it waits until the HTTP/2 keepalive notices (up to 9 s, see
+//   transport/grpc-js.ts), and a member alive at the transport level but stuck (e.g. a stalled disk under a
+//   linearizable read) would hold a call without a deadline forever. So an attempt of a 'safe' call that gets
+//   no answer within attemptTimeoutMs(n) — 2 s for the first, doubling up to 16 s — is abandoned and retried
+//   (on the next member: the balancer rotates). Doubling keeps a legitimately slow read (a huge range) from
+//   failing: a later attempt has room for it. The caller's own deadline (`set_grpc_timeout`) still bounds the
+//   whole call and is reported as 4 "gRPC timeout"; only when the per-attempt deadline ran out first does the
+//   attempt count as UNAVAILABLE. Writes get no per-attempt deadline: abandoning one would leave its outcome
+//   unknown, and it could not be retried anyway.
+//
+// - Bounds. At most MAX_UNARY_ATTEMPTS attempts, spaced by backoffMs, so a dead cluster answers 14 instead of
+//   hanging even without a client timeout.
 
 import { ERROR_GRPC_UNAVAILABLE, GrpcStatusError } from './errors';
 
@@ -46,6 +69,26 @@ export function retryPolicy(path: string): RetryPolicy {
   return Object.hasOwn(POLICY, path) ? POLICY[path]! : 'never';
 }
 
+/** Services whose calls need a raft leader: they carry `hasleader` (see the comment at the top). */
+const LEADER_SERVICES = ['/etcdserverpb.KV/', '/etcdserverpb.Lease/', '/v3lockpb.Lock/', '/v3electionpb.Election/'];
+
+/** Whether a call should carry etcd's `hasleader` metadata (refused at once by a member without a leader). */
+export function requiresLeader(path: string): boolean {
+  return LEADER_SERVICES.some((prefix) => path.startsWith(prefix));
+}
+
+/**
+ * etcd's answers that mean the request was refused before it was looked at, so it was surely not applied:
+ * its gRPC interceptor checks `hasleader` before any handler runs, and no KV, lease-grant, lock or election
+ * handler returns this text itself.
+ */
+const NOT_PROCESSED: ReadonlySet<string> = new Set(['etcdserver: no leader']);
+
+/** True when the request surely was not applied: never sent, or refused by etcd before processing. */
+export function surelyNotApplied(path: string, err: GrpcStatusError): boolean {
+  return err.sent === false || (requiresLeader(path) && err.code === ERROR_GRPC_UNAVAILABLE && NOT_PROCESSED.has(err.details));
+}
+
 /** Whether a failed call may be sent again. */
 export function mayRetry(path: string, err: unknown): boolean {
   if (!(err instanceof GrpcStatusError) || err.code !== ERROR_GRPC_UNAVAILABLE) return false;
@@ -53,10 +96,23 @@ export function mayRetry(path: string, err: unknown): boolean {
     case 'safe':
       return true;
     case 'unsent-only':
-      return err.sent === false;
+      return surelyNotApplied(path, err);
     case 'never':
       return false;
   }
+}
+
+/** The first attempt's deadline for a 'safe' call; each later attempt gets twice the previous one, up to the max. */
+export const FIRST_ATTEMPT_TIMEOUT_MS = 2000;
+export const MAX_ATTEMPT_TIMEOUT_MS = 16_000;
+
+/**
+ * How long attempt `attempt` (1-based) of `path` may wait for an answer before it is abandoned and retried;
+ * undefined for calls that are not 'safe' (they wait for the caller's deadline or the transport).
+ */
+export function attemptTimeoutMs(path: string, attempt: number): number | undefined {
+  if (retryPolicy(path) !== 'safe') return undefined;
+  return Math.min(MAX_ATTEMPT_TIMEOUT_MS, FIRST_ATTEMPT_TIMEOUT_MS * 2 ** Math.max(0, Math.min(attempt - 1, 10)));
 }
 
 /** Backoff before retry `attempt` (0-based): 50 ms doubling to 1 s, with ±25 % jitter. */
@@ -65,5 +121,10 @@ export function backoffMs(attempt: number): number {
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
 
-/** Unary retries stop after this many attempts even without a deadline, so a dead cluster answers 14. */
-export const MAX_UNARY_ATTEMPTS = 5;
+/**
+ * Unary retries stop after this many attempts even without a deadline, so a dead cluster answers 14. Seven
+ * attempts space their backoffs over ~2.5 s, long enough to ride out a raft election (a member that lost its
+ * leader answers "no leader" until a new one is elected, 1–2 s with etcd's default 1 s election timeout).
+ * Worst case without a caller deadline, every attempt of a safe call silent: 2+4+8+16+16+16+16 s + backoffs.
+ */
+export const MAX_UNARY_ATTEMPTS = 7;

@@ -123,6 +123,10 @@ function statusError(e: Partial<grpc.StatusObject> & { code?: number }, options:
   return new GrpcStatusError(code, details, notSent, code === grpc.status.DEADLINE_EXCEEDED && options.deadline !== undefined);
 }
 
+/** HTTP/2 keepalive: a ping every 6 s while calls are open (etcd's floor is 5 s), answer expected within 3 s. */
+export const KEEPALIVE_TIME_MS = 6_000;
+export const KEEPALIVE_TIMEOUT_MS = 3_000;
+
 /**
  * How server certificates are checked. grpc-js checks every connection of a channel against one name, the
  * channel's authority — for our endpoint list, the first endpoint's host — so a cluster whose members each have
@@ -163,17 +167,26 @@ export class GrpcJsTransport implements Transport {
       // After a member restarts, reconnect within a second instead of grpc-js's default of up to 2 minutes.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
-      // Pings find half-open connections. etcd refuses pings more often than every 5 s and pings without an
-      // active stream, so stay well above that and only ping while calls are open.
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
+      // Pings find connections that stay open but went silent (a member stopped with SIGSTOP, a dead link):
+      // the calls and streams on such a connection fail with UNAVAILABLE at most KEEPALIVE_TIME_MS +
+      // KEEPALIVE_TIMEOUT_MS after it went silent, and the balancer stops picking that member. etcd answers pings
+      // sent more often than every 5 s (its --grpc-keepalive-min-time), or without an open call, with GOAWAY
+      // too_many_pings; grpc-js never pings sooner than keepalive_time after the last ping's answer and only
+      // while calls are open, so 6 s keeps a margin above etcd's floor.
+      'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
       'grpc.keepalive_permit_without_calls': 0,
       ...(tls?.targetNameOverride
         ? { 'grpc.ssl_target_name_override': tls.targetNameOverride, 'grpc.default_authority': tls.targetNameOverride }
         : {}),
       ...config.channelOptions,
     };
-    this.client = new grpc.Client(target, credentials, options);
+    try {
+      this.client = new grpc.Client(target, credentials, options);
+    } catch (err) {
+      // Only the raw `grpcOptions` can make grpc-js refuse the channel (a service config that does not parse, …).
+      throw new TypeError(`grpcOptions: grpc-js refused the channel options: ${(err as Error)?.message ?? String(err)}`);
+    }
   }
 
   unary<Req, Res>(method: MethodDescriptor<Req, Res>, request: Req, options: CallOptions): Promise<Res> {

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { ClientClosedError, GrpcStatusError, KeepAliveError, LeaseExpiredError } from '../../src/errors';
-import { LeaseKeeper, localDeadline, nextWakeAt, refreshIntervalMs, type KeeperDeps } from '../../src/keepalive';
+import { LeaseKeeper, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/keepalive';
 import type { StreamCall, StreamHandlers } from '../../src/transport/transport';
 
 interface Timer {
@@ -185,7 +185,8 @@ engine('no answer until the TTL runs out: KeepAliveError at send time + TTL, the
   add(9n, 2);
   await world.advance(1999);
   assert.is(failures.length, 0);
-  assert.ok(world.stream.sent.length >= 3, 'kept re-sending while unanswered');
+  // re-sent while unanswered (each unanswered half second reopens the stream: see the stall test below)
+  assert.ok(world.streams.reduce((n, st) => n + st.sent.length, 0) >= 3, 'kept re-sending while unanswered');
   await world.advance(1);
   assert.is(failures.length, 1);
   assert.instance(failures[0]!.err, KeepAliveError);
@@ -393,6 +394,36 @@ engine('a lease with unknown TTL (0) has no deadline until the first answer', as
   world.openError = new GrpcStatusError(14, 'down');
   await world.advance(60_000);
   assert.is(failures.length, 0);
+});
+
+engine('a keepalive unanswered for a sixth of the TTL (at least 500 ms) reopens the stream at once; the lease lives on', async () => {
+  assert.is(stallTimeoutMs(6), 1000);
+  assert.is(stallTimeoutMs(3), 500);
+  assert.is(stallTimeoutMs(1), 500);
+  assert.is(stallTimeoutMs(60), 10_000);
+  const { world, keeper, failures, add } = setup();
+  add(6n, 6);
+  await world.advance(0);
+  world.stream.answer(6n, 6); // t = 0: next refresh at 2000, local deadline 6000
+  await world.advance(2000); // the refresh goes out and is never answered (a silent member)
+  assert.equal(world.stream.sent, [6n, 6n]);
+  await world.advance(999);
+  assert.is(world.streams.length, 1, 'not before the stall timeout');
+  await world.advance(1); // t = 3000
+  assert.is(world.streams.length, 2, 'reopened');
+  assert.ok(world.streams[0]!.cancelled, 'the stalled stream is cancelled');
+  assert.equal(world.backoffs, [], 'no backoff: the member, not the connection, is the problem');
+  assert.equal(world.stream.sent, [6n], 're-sent at once on the new stream');
+  world.streams[0]!.answer(6n, 0); // a late answer on the old stream is ignored
+  world.stream.answer(6n, 6);
+  assert.is(failures.length, 0);
+  assert.is(keeper.currentState, 'open');
+  for (let i = 0; i < 3; i++) {
+    await world.advance(2000); // the next refresh, answered at once
+    world.stream.answer(6n, 6);
+  }
+  assert.is(world.streams.length, 2, 'an answering stream is kept');
+  assert.is(world.stream.sent.length, 4);
 });
 
 engine.run();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GrpcStatusError } from '../../src/errors';
-import { backoffMs, MAX_UNARY_ATTEMPTS, mayRetry, retryPolicy } from '../../src/retry';
+import { attemptTimeoutMs, backoffMs, FIRST_ATTEMPT_TIMEOUT_MS, MAX_UNARY_ATTEMPTS, mayRetry, requiresLeader, retryPolicy, surelyNotApplied } from '../../src/retry';
 
 const RANGE = '/etcdserverpb.KV/Range';
 const PUT = '/etcdserverpb.KV/Put';
@@ -86,6 +86,36 @@ test('retryPolicy has no accidental prototype entries', () => {
   assert.is(retryPolicy('toString'), 'never');
   assert.is(retryPolicy('__proto__'), 'never');
   assert.is(retryPolicy('constructor'), 'never');
+});
+
+test('"no leader" from etcd means the write was refused before processing: retried, for leader-bound calls only', () => {
+  const noLeader = new GrpcStatusError(14, 'etcdserver: no leader');
+  for (const path of [PUT, '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.Lease/LeaseGrant', '/v3lockpb.Lock/Unlock']) {
+    assert.ok(mayRetry(path, noLeader), path);
+    assert.ok(surelyNotApplied(path, noLeader), path);
+  }
+  // other unavailability of a write stays unknown; Cluster calls carry no hasleader, so the text proves nothing
+  assert.not.ok(mayRetry(PUT, new GrpcStatusError(14, 'etcdserver: request timed out')));
+  assert.not.ok(mayRetry(PUT, new GrpcStatusError(14, 'etcdserver: no leader (and more)')));
+  assert.not.ok(mayRetry('/etcdserverpb.Cluster/MemberAdd', noLeader));
+  assert.not.ok(mayRetry(LOCK, noLeader), 'Lock is never retried');
+  assert.not.ok(mayRetry(PUT, new GrpcStatusError(2, 'etcdserver: no leader')), 'only as UNAVAILABLE');
+});
+
+test('hasleader goes on KV, Lease, Lock and Election calls, not on member-local ones', () => {
+  for (const path of [RANGE, PUT, '/etcdserverpb.Lease/LeaseTimeToLive', LOCK, '/v3electionpb.Election/Leader']) assert.ok(requiresLeader(path), path);
+  for (const path of ['/etcdserverpb.Maintenance/Status', '/etcdserverpb.Cluster/MemberList', '/etcdserverpb.Auth/Authenticate', '', 'toString']) {
+    assert.not.ok(requiresLeader(path), path);
+  }
+});
+
+test('per-attempt deadline: safe calls only, 2 s doubling to 16 s', () => {
+  assert.equal([1, 2, 3, 4, 5, 6, 7, 100].map((n) => attemptTimeoutMs(RANGE, n)), [2000, 4000, 8000, 16_000, 16_000, 16_000, 16_000, 16_000]);
+  assert.is(attemptTimeoutMs(RANGE, 1), FIRST_ATTEMPT_TIMEOUT_MS);
+  assert.is(attemptTimeoutMs('/etcdserverpb.Lease/LeaseLeases', 1), 2000);
+  for (const path of [PUT, '/etcdserverpb.KV/Txn', LOCK, '/v3electionpb.Election/Campaign', '/no.Such/Method']) {
+    assert.is(attemptTimeoutMs(path, 1), undefined, path);
+  }
 });
 
 /** Runs fn with Math.random pinned to `r`. */
