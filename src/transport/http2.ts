@@ -19,10 +19,9 @@
 // once with UNAVAILABLE `sent: false` (grpc-js's TRANSIENT_FAILURE), and the retry table decides.
 //
 // Keepalive: while a session carries at least one stream it is pinged every 6 s (never below etcd's 5 s
-// minimum, or etcd answers GOAWAY too_many_pings); no ack within 3 s resets the TCP connection, so a silent
-// connection fails its calls with UNAVAILABLE, and bytes still queued on the way (a stopped member's socket
-// buffer) are dropped rather than delivered later. Idle sessions are neither pinged nor keep the process
-// alive (unref), like a grpc-js channel.
+// minimum, or etcd answers GOAWAY too_many_pings); no ack within 3 s resets its streams and then the TCP
+// connection, so a silent connection fails its calls with UNAVAILABLE (`sent` unknown). Idle sessions are neither pinged nor
+// keep the process alive (unref), like a grpc-js channel.
 
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -181,8 +180,8 @@ class Endpoint {
 
 /** One HTTP/2 connection to an endpoint. */
 class Session {
-  /** Streams open on it; the session holds the process open (ref) only while this is > 0. */
-  active = 0;
+  /** Streams open on it; the session holds the process open (ref) only while there are any. */
+  readonly streams = new Set<http2.ClientHttp2Stream>();
   opened = 0;
   ready = false;
   /** Takes no new calls (failed, closing, or told to GOAWAY); streams already on it may still finish. */
@@ -485,7 +484,7 @@ function onStreamEnd(this: H2Stream): void {
 
 function onStreamClose(this: H2Stream): void {
   const call = this[CALL]!;
-  call.t.release(this[SESSION]!);
+  call.t.release(this[SESSION]!, this);
   if (!call.done && call.stream === this) call.streamClosed(this.rstCode ?? 0);
 }
 
@@ -632,6 +631,11 @@ function onBackoffDone(t: Http2Transport, ep: Endpoint): void {
 }
 
 function ignore(): void {}
+
+function resetSession(s: Session): void {
+  if (!s.tcp.destroyed) s.tcp.resetAndDestroy();
+  if (!s.h2.destroyed) s.h2.destroy();
+}
 
 function destroySocket(tcp: net.Socket): void {
   tcp.destroy();
@@ -795,7 +799,8 @@ export class Http2Transport implements Transport {
       return false;
     }
     if (++s.opened >= MAX_STREAMS_PER_SESSION) this.retire(s, 'stream ids used up', true);
-    if (s.active++ === 0) s.h2.ref();
+    if (s.streams.size === 0) s.h2.ref();
+    s.streams.add(stream);
     call.session = s;
     call.stream = stream;
     stream[CALL] = call;
@@ -811,8 +816,9 @@ export class Http2Transport implements Transport {
   }
 
   /** A stream on `s` closed. */
-  release(s: Session): void {
-    if (--s.active === 0 && !s.h2.destroyed) s.h2.unref();
+  release(s: Session, stream: http2.ClientHttp2Stream): void {
+    s.streams.delete(stream);
+    if (s.streams.size === 0 && !s.h2.destroyed) s.h2.unref();
   }
 
   private enqueue(call: Call): void {
@@ -1025,7 +1031,7 @@ export class Http2Transport implements Transport {
   // ---- keepalive ----
 
   keepalive(s: Session): void {
-    if (s.active === 0 || s.pingTimer !== undefined || s.h2.destroyed) return;
+    if (s.streams.size === 0 || s.pingTimer !== undefined || s.h2.destroyed) return;
     let sent: boolean;
     try {
       sent = s.h2.ping((err) => {
@@ -1046,9 +1052,12 @@ export class Http2Transport implements Transport {
     s.reason = `keepalive ping not answered within ${this.keepaliveTimeoutMs} ms`;
     trace('http2', `${s.ep.name}: ${s.reason}`);
     this.retire(s, s.reason);
-    // RST, not FIN: whatever is still queued towards a stopped member is dropped, never delivered later.
-    s.tcp.resetAndDestroy();
-    s.h2.destroy();
+    // As grpc-js does: reset every stream (RST_STREAM CANCEL follows each request on the wire, so a member that
+    // wakes up drops what it had not started) and fail the calls with UNAVAILABLE as their streams close. An
+    // event-loop turn later, once those frames are out, the TCP connection is reset (RST, not FIN): the
+    // kernel of a stopped member then discards whatever it holds for it, unread requests included.
+    for (const stream of s.streams) stream.close(NGHTTP2_CANCEL);
+    setImmediate(resetSession, s);
   }
 }
 
