@@ -71,6 +71,15 @@ function createTransport(name: unknown, config: TransportConfig): Transport {
   throw new TypeError(`transport must be 'grpc-js' or 'http2', got ${typeof chosen === 'string' ? JSON.stringify(chosen) : describe(chosen)}`);
 }
 
+function checkGrpcOptions(x: unknown): Record<string, string | number> | undefined {
+  if (x === undefined) return undefined;
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new TypeError(`grpcOptions must be an object, got ${describe(x)}`);
+  for (const [k, v] of Object.entries(x)) {
+    if (typeof v !== 'string' && typeof v !== 'number') throw new TypeError(`grpcOptions['${k}'] must be a string or number, got ${describe(v)}`);
+  }
+  return x as Record<string, string | number>;
+}
+
 function checkLoadBalancer(x: unknown): LoadBalancer {
   if (x === undefined) return 'round_robin';
   if (x !== 'round_robin' && x !== 'pick_first') {
@@ -209,7 +218,7 @@ export class Client {
       endpoints: this.endpoints,
       loadBalancer,
       tls: tls ? { ca, cert, key, targetNameOverride: targetNameOverride || undefined } : undefined,
-      channelOptions: o.grpcOptions,
+      channelOptions: checkGrpcOptions(o.grpcOptions),
     };
     const hasUser = o.username !== undefined && o.username !== '' && o.password !== undefined && o.password !== '';
     const transport = createTransport(o.transport, config);

@@ -6,12 +6,25 @@ import type { Connection } from './connection';
 import { respond } from './respond';
 import { Member, type Response } from './response';
 
+/**
+ * etcd ignores a membership change proposed while another is still pending, and the ignored call then waits
+ * for its deadline (forever without one). So each client sends its membership changes one at a time.
+ */
+const changeQueues = new WeakMap<Connection, Promise<unknown>>();
+
+function oneAtATime(conn: Connection, change: () => Promise<Response>): Promise<Response> {
+  const previous = changeQueues.get(conn) ?? Promise.resolve();
+  const next = previous.then(change, change);
+  changeQueues.set(conn, next.catch(() => {}));
+  return next;
+}
+
 /** `add_member(peer_urls, is_learner)`: `peer_urls` is comma-separated. The new member is in `members()`. */
 export function addMember(conn: Connection, peerURLs: string[], isLearner: boolean): Promise<Response> {
-  return respond(conn, 'addmember', async () => {
+  return oneAtATime(conn, () => respond(conn, 'addmember', async () => {
     const res = await conn.unary(ClusterService.memberAdd, { peerURLs, isLearner });
     return { index: Number(res.header?.revision ?? 0n), members: res.member ? [new Member(res.member)] : [] };
-  });
+  }));
 }
 
 /** `list_member()`: every member in `members()`. */
@@ -24,8 +37,8 @@ export function listMembers(conn: Connection): Promise<Response> {
 
 /** `remove_member(id)`. */
 export function removeMember(conn: Connection, id: bigint): Promise<Response> {
-  return respond(conn, 'removemember', async () => {
+  return oneAtATime(conn, () => respond(conn, 'removemember', async () => {
     const res = await conn.unary(ClusterService.memberRemove, { ID: id });
     return { index: Number(res.header?.revision ?? 0n) };
-  });
+  }));
 }

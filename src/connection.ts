@@ -27,6 +27,9 @@ export interface UnaryOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** How close to the caller's deadline a server error counts as that deadline running out. */
+const DEADLINE_SLACK_MS = 20;
+
 export class Connection {
   /** Per-call deadline in ms; 0 = none (C++ `set_grpc_timeout`). */
   timeoutMs = 0;
@@ -124,6 +127,10 @@ export class Connection {
         ) {
           // Our per-attempt deadline, not the caller's: the member did not answer in time.
           err = new GrpcStatusError(ERROR_GRPC_UNAVAILABLE, `etcd-apiv3: no answer from the member within ${perAttempt} ms`);
+        } else if (err instanceof GrpcStatusError && !err.localDeadline && deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS) {
+          // etcd is told our deadline and may give up a moment before our own timer fires, in its own words
+          // ("context deadline exceeded", code 2): that is still the caller's timeout.
+          err = new GrpcStatusError(ERROR_GRPC_DEADLINE_EXCEEDED, 'Deadline exceeded', err.sent, true);
         }
         if (this.auth && !renewedToken && needsNewToken(err)) {
           trace('auth', `renewing token after: ${(err as GrpcStatusError).details}`);

@@ -26,6 +26,7 @@ import type { Connection } from './connection';
 import {
   ClientClosedError,
   ERROR_GRPC_OUT_OF_RANGE,
+  ERROR_GRPC_RESOURCE_EXHAUSTED,
   GrpcStatusError,
   isTransientStreamError,
   needsNewToken,
@@ -348,6 +349,15 @@ export class WatchEngine {
       this.byId.clear();
       for (const sub of [...this.subs]) this.finish(sub, new Response({ code, message, action: ACTION_WATCH }));
       return;
+    }
+    if (status?.code === ERROR_GRPC_RESOURCE_EXHAUSTED && this.creating) {
+      // etcd drops the whole stream when one create request is over its size limit. Sending it again would
+      // stall every watcher behind it forever: that one watcher ends with the error, the rest resume.
+      const culprit = this.creating;
+      this.creating = undefined;
+      const { code, message } = toFailure(status);
+      this.finish(culprit, new Response({ code, message, action: ACTION_WATCH }));
+      if (this.subs.size === 0) return;
     }
     this.restart(err);
   }

@@ -430,6 +430,7 @@ tls('TLS client certificate and user/password together (C++ cannot): calls, watc
   const seen: string[] = [];
   const watcher = new Watcher(client, '/sec/tls/', values(seen), true);
   try {
+    await watcher.ready();
     ok(await client.put('/sec/tls/a', '1'), 'put over TLS with a token');
     assert.ok(client.current_auth_token().length > 0);
     await eventually(() => seen.length === 1, 5000, 'watch event over TLS');
