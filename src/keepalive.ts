@@ -340,9 +340,16 @@ export class LeaseKeeper {
     kept.nextSendAt = now + refreshIntervalMs(kept.ttl);
   }
 
+  /**
+   * Sends every keepalive that is due, and those due within a quarter of their interval: a refresh a little
+   * early costs nothing, and leases granted close together then share one wake-up and one burst of writes
+   * instead of one timer each (1,000 leases: a few wake-ups per interval, not 1,000).
+   */
   private sendDue(): void {
     const now = this.deps.now();
-    for (const kept of this.leases.values()) if (kept.nextSendAt <= now) this.send(kept);
+    for (const kept of this.leases.values()) {
+      if (kept.nextSendAt <= now + refreshIntervalMs(kept.ttl) / 4) this.send(kept);
+    }
   }
 
   private onMessage(res: LeaseKeepAliveResponse): void {
@@ -369,7 +376,9 @@ export class LeaseKeeper {
       }
       sub.waiters.clear();
     }
-    this.schedule();
+    // An answer only moves this lease's times later, so a pending timer is still early enough (it recomputes
+    // when it fires); rescheduling on every answer would cost O(leases) per answer.
+    if (this.timer === undefined) this.schedule();
   }
 
   private onStreamClosed(err: unknown): void {
