@@ -53,7 +53,11 @@ export interface ClientOptions {
   loadBalancer?: LoadBalancer;
   /** Default per-call timeout in ms (0 = none), as `set_grpc_timeout`. */
   timeoutMs?: number;
-  /** Raw grpc-js channel options, merged over ours (grpc-js transport only). */
+  /**
+   * Raw grpc-js channel options, merged over ours. The http2 transport honours the ones that apply to it:
+   * `grpc.keepalive_time_ms` (at least 5000), `grpc.keepalive_timeout_ms`, `grpc.initial_reconnect_backoff_ms`,
+   * `grpc.max_reconnect_backoff_ms`, `grpc.default_authority`, `grpc.ssl_target_name_override`.
+   */
   grpcOptions?: Record<string, string | number>;
   /**
    * The wire implementation: `'grpc-js'` (@grpc/grpc-js) or `'http2'` (our lean gRPC client on node:http2).

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import { GrpcStatusError } from '../errors';
 import { formatHostPort } from '../endpoints';
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from './transport';
 import type {
   CallOptions,
   MethodDescriptor,
@@ -123,9 +124,7 @@ function statusError(e: Partial<grpc.StatusObject> & { code?: number }, options:
   return new GrpcStatusError(code, details, notSent, code === grpc.status.DEADLINE_EXCEEDED && options.deadline !== undefined);
 }
 
-/** HTTP/2 keepalive: a ping every 6 s while calls are open (etcd's floor is 5 s), answer expected within 3 s. */
-export const KEEPALIVE_TIME_MS = 6_000;
-export const KEEPALIVE_TIMEOUT_MS = 3_000;
+export { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from './transport';
 
 /**
  * How server certificates are checked. grpc-js checks every connection of a channel against one name, the

@@ -29,7 +29,7 @@ import * as tls from 'node:tls';
 import { formatHostPort } from '../endpoints';
 import { GrpcStatusError } from '../errors';
 import { trace } from '../trace';
-import type { CallOptions, MethodDescriptor, StreamCall, StreamHandlers, Transport, TransportConfig } from './transport';
+import { KEEPALIVE_MIN_TIME_MS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, type CallOptions, type MethodDescriptor, type StreamCall, type StreamHandlers, type Transport, type TransportConfig } from './transport';
 import {
   STATUS_CANCELLED,
   STATUS_DEADLINE_EXCEEDED,
@@ -57,11 +57,6 @@ const MAX_SESSION_MEMORY_MB = 128;
 const CONNECT_TIMEOUT_MS = 5_000;
 /** How long a call waits for a connection at most (its deadline may end the wait earlier). */
 const PENDING_TIMEOUT_MS = 5_000;
-/** The same pacing as the grpc-js transport (transport/grpc-js.ts): a ping every 6 s, an answer within 3 s. */
-const KEEPALIVE_TIME_MS = 6_000;
-/** etcd's --grpc-keepalive-min-time default: pinging more often earns GOAWAY too_many_pings. */
-const KEEPALIVE_MIN_TIME_MS = 5_000;
-const KEEPALIVE_TIMEOUT_MS = 3_000;
 const INITIAL_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1_000;
 /** Client stream ids are odd 31-bit numbers: retire a session well before they run out. */

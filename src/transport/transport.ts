@@ -75,3 +75,12 @@ export interface TransportConfig {
   /** Extra channel options, passed through to the implementation. */
   readonly channelOptions?: Readonly<Record<string, string | number>> | undefined;
 }
+
+/**
+ * HTTP/2 keepalive shared by both transports: a ping every 6 s while calls are open, answer expected within
+ * 3 s, so a silent member is found within 9 s. etcd's `--grpc-keepalive-min-time` is 5 s: pinging more often
+ * earns GOAWAY too_many_pings.
+ */
+export const KEEPALIVE_TIME_MS = 6_000;
+export const KEEPALIVE_TIMEOUT_MS = 3_000;
+export const KEEPALIVE_MIN_TIME_MS = 5_000;
