@@ -60,8 +60,8 @@ export interface ClientOptions {
    */
   grpcOptions?: Record<string, string | number>;
   /**
-   * The wire implementation: `'grpc-js'` (@grpc/grpc-js) or `'http2'` (our lean gRPC client on node:http2).
-   * Default: `$ETCD_APIV3_TRANSPORT`, else `'grpc-js'`.
+   * The wire implementation: `'http2'` (our lean gRPC client on node:http2, the default) or `'grpc-js'`
+   * (@grpc/grpc-js). Default: `$ETCD_APIV3_TRANSPORT`, else `'http2'`. Both pass the same test suite.
    */
   transport?: TransportName;
 }
@@ -69,7 +69,7 @@ export interface ClientOptions {
 export type TransportName = 'grpc-js' | 'http2';
 
 function createTransport(name: unknown, config: TransportConfig): Transport {
-  const chosen = name ?? (process.env['ETCD_APIV3_TRANSPORT'] || 'grpc-js');
+  const chosen = name ?? (process.env['ETCD_APIV3_TRANSPORT'] || 'http2');
   if (chosen === 'grpc-js') return new GrpcJsTransport(config);
   if (chosen === 'http2') return createHttp2Transport(config);
   throw new TypeError(`transport must be 'grpc-js' or 'http2', got ${typeof chosen === 'string' ? JSON.stringify(chosen) : describe(chosen)}`);
