@@ -119,17 +119,16 @@ export class Connection {
         if (this.closing) throw new ClientClosedError();
         if (options.signal?.aborted) throw caught;
         let err = caught;
-        if (
+        // etcd is told each deadline and may give up a moment before our own timer fires, in its own words
+        // ("context deadline exceeded", code 2): an answer at the deadline is that deadline running out.
+        const attemptExpired =
           err instanceof GrpcStatusError &&
-          err.code === ERROR_GRPC_DEADLINE_EXCEEDED &&
-          attemptDeadline !== deadline &&
-          (deadline === undefined || Date.now() < deadline)
-        ) {
+          attemptDeadline !== undefined &&
+          (err.code === ERROR_GRPC_DEADLINE_EXCEEDED || Date.now() >= attemptDeadline - DEADLINE_SLACK_MS);
+        if (attemptExpired && attemptDeadline !== deadline && (deadline === undefined || Date.now() < deadline)) {
           // Our per-attempt deadline, not the caller's: the member did not answer in time.
           err = new GrpcStatusError(ERROR_GRPC_UNAVAILABLE, `etcd-apiv3: no answer from the member within ${perAttempt} ms`);
         } else if (err instanceof GrpcStatusError && !err.localDeadline && deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS) {
-          // etcd is told our deadline and may give up a moment before our own timer fires, in its own words
-          // ("context deadline exceeded", code 2): that is still the caller's timeout.
           err = new GrpcStatusError(ERROR_GRPC_DEADLINE_EXCEEDED, 'Deadline exceeded', err.sent, true);
         }
         if (this.auth && !renewedToken && needsNewToken(err)) {
