@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KVService, MaintenanceService } from '../generated/etcdserver/etcdserverpb/rpc';
-import { startEtcd, type EtcdCluster } from '../test/helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../scripts/etcd';
 import { CONTENDER_LABEL, CONTENDERS, supportsManyWatchers, type ContenderName } from './drivers';
 import { WORKLOADS, type ChildMessage, type Job, type JobKind, type Metrics, type Params, type ParentMessage, type WorkloadId } from './protocol';
 import { renderMarkdown, renderSvg, renderTable, type ReportContext } from './report';

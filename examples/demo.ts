@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client, Discovery, registerEtcdResolver } from '../src/index';
-import { startEtcd, type EtcdCluster } from '../test/helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../scripts/etcd';
 import { GreeterClient, type HelloReply } from './greeter';
 
 const TTL = 3;

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { etcdAvailable, startEtcd, type EtcdCluster } from './helpers/etcd';
+import { etcdAvailable, startEtcd, type EtcdCluster } from '../scripts/etcd';
 import { parseTarget, startProxy } from './helpers/proxy';
 
 /** Bounded poll: resolve with fn()'s value once it is truthy, else throw after timeoutMs. */

@@ -12,7 +12,7 @@ import { GrpcStatusError } from '../../src/errors';
 import { leaseKeeper } from '../../src/keepalive';
 import { watchEngine } from '../../src/watch';
 import { makeCerts, type TestPki } from '../helpers/certs';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, failed, ok, uniquePrefix } from './util';
 

@@ -11,7 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Discovery, KeepAliveError, Registry, Watcher, type KeepAlive } from '../../src/index';
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from '../../src/transport/grpc-js';
-import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd';
+import { startEtcd, type EtcdCluster, type EtcdMember } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, ok, uniquePrefix } from './util';
 

@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, KeepAlive, KeepAliveError, LeaseExpiredError } from '../../src/index';
 import { leaseKeeper } from '../../src/keepalive';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, ok } from './util';
 

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { PutRequest, RangeRequest } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, GrpcStatusError, Transaction } from '../../src/index';
 import { FIRST_ATTEMPT_TIMEOUT_MS } from '../../src/retry';
-import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { pickFreePorts, startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
 

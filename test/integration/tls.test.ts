@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Watcher, type Response } from '../../src/index';
 import { makeCerts, type TestPki } from '../helpers/certs';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy } from '../helpers/proxy';
 import { eventually, failed, ok, uniquePrefix } from './util';
 

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Watcher, type Response } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, uniquePrefix } from './util';
 

@@ -1,5 +1,5 @@
 /**
- * Test helper: start and control real etcd processes (single member or 3-member
+ * Launcher shared by the demo, the benchmark and the tests: start and control real etcd processes (single member or 3-member
  * clusters) on free loopback ports, with temporary data directories that are
  * always cleaned up.
  *
