@@ -118,7 +118,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function paramsFor(quick: boolean): Params {
-  const common = { valueSize: 256, tpKeys: 1000, watchWriterInflight: 256, watchTimeoutSeconds: 60, burstTxnOps: 100, burstInflight: 4, memRounds: 3, kaTtl: 5, memWatchers: 1000, memLeases: 1000, clients: 100 };
+  const common = { valueSize: 256, tpKeys: 1000, watchWriterInflight: 256, watchSelfInflight: 64, watchTimeoutSeconds: 60, burstTxnOps: 100, burstInflight: 4, memRounds: 3, kaTtl: 5, memWatchers: 1000, memLeases: 1000, clients: 100 };
   return quick
     ? { ...common, seqOps: 300, seqWarmup: 30, tpSeconds: 0.8, tpWarmupSeconds: 0.2, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 4, memWatchers: 500, memLeases: 500 }
     : { ...common, seqOps: 2000, seqWarmup: 100, tpSeconds: 2, tpWarmupSeconds: 0.4, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 15 };
@@ -463,6 +463,7 @@ function describeCell(w: WorkloadId, cell: Cell): string {
     case 'get-256':
       return `${n(m['opsPerSec'])} ops/s, CPU ${n(m['cpuPct'])} % (${n(m['cpuUsPerOp'])} µs/op), peak RSS ${n(m['peakRssMB'], 1)} MB`;
     case 'watch':
+    case 'watch-self':
     case 'watch-burst':
       return `${n(m['eventsPerSec'])} ev/s (writer ${n(m['writesPerSec'])} puts/s), p50 ${n(m['latP50Us'])} µs, p99 ${n(m['latP99Us'])} µs, CPU ${n(m['cpuMs'])} ms`;
     case 'keepalive':
@@ -608,6 +609,7 @@ async function main(): Promise<void> {
         `sequential put: ${params.seqWarmup} warm-up puts, then ${params.seqOps.toLocaleString('en-US')} timed one after another (process.hrtime.bigint).`,
         `put/get throughput: 64 or 256 lanes each awaiting one call at a time over ${params.tpKeys.toLocaleString('en-US')} keys (for gets written beforehand by the bench); ${params.tpWarmupSeconds} s warm-up, then ops completed in a ${params.tpSeconds} s window. Peak RSS = max(RSS sampled every 50 ms, resourceUsage().maxRSS).`,
         `watch: one prefix watcher in the contender's process; ${params.watchEvents.toLocaleString('en-US')} puts (distinct keys, value carrying the hrtime send stamp) by a SEPARATE writer process using the bare http2 floor with ${params.watchWriterInflight} in flight. events/s = events / (last event received − first put sent), on the machine-wide monotonic clock. Every event must arrive exactly once within ${params.watchTimeoutSeconds} s, or the round fails.`,
+        `watch, own writes: one prefix watcher and the ${params.watchEvents.toLocaleString('en-US')} puts it watches, both made by the contender's own client in one process, ${params.watchSelfInflight} puts in flight (a service that writes and watches: the whole client path shares one CPU budget, as in the issue's table). events/s = events / (last event received − first put sent). Every event must arrive exactly once, or the round fails.`,
         `watch, burst writes: as watch, but the writer puts ${params.burstTxnOps} keys per transaction, ${params.burstInflight} transactions in flight: events arrive several times faster than with single puts, in watch responses of ${params.burstTxnOps} events each (one per transaction).`,
         `keepalive: ${params.kaLeases.toLocaleString('en-US')} leases (TTL ${params.kaTtl} s) granted and kept alive (setup excluded), then CPU % and RSS over ${params.kaSeconds} s of steady state. ${opts.keepaliveSerial ? 'One contender at a time.' : 'All contenders of a round measure the same window at the same time (setups run one after another before it); each in its own process.'} The floors send all keepalives on one stream every TTL/3.`,
         `mem (at most ${params.memRounds} rounds, as clients): baseline = a connected client after gc; then ${params.memWatchers.toLocaleString('en-US')} watchers on distinct keys, then ${params.memLeases.toLocaleString('en-US')} keepalives; RSS/heapUsed Δ after gc. Not run for the bare floors.`,

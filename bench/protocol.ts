@@ -1,7 +1,7 @@
 // What the orchestrator (bench.ts) and a worker child (worker.ts) tell each other over the IPC channel.
 import type { ContenderName } from './drivers';
 
-export const WORKLOADS = ['seq-put', 'put-64', 'put-256', 'get-64', 'get-256', 'watch', 'watch-burst', 'keepalive', 'mem', 'clients'] as const;
+export const WORKLOADS = ['seq-put', 'put-64', 'put-256', 'get-64', 'get-256', 'watch', 'watch-self', 'watch-burst', 'keepalive', 'mem', 'clients'] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
 /** Internal jobs that are not workloads of their own. */
@@ -20,6 +20,8 @@ export interface Params {
   watchEvents: number;
   /** Puts in flight in the separate watch writer process. */
   watchWriterInflight: number;
+  /** Puts in flight in watch-self, where the contender writes the puts it watches. */
+  watchSelfInflight: number;
   watchTimeoutSeconds: number;
   /** Puts per transaction: watch-burst's writer, and the bench's own bulk writes. */
   burstTxnOps: number;

@@ -226,6 +226,47 @@ async function watch(d: Driver): Promise<Metrics> {
 }
 
 /**
+ * watch-self: the contender's own client writes the puts (`watchSelfInflight` in flight) and watches them, in
+ * one process — a service that both writes and watches, the whole client path on one CPU budget.
+ */
+async function watchSelf(d: Driver): Promise<Metrics> {
+  await d.connect();
+  const ev = new EventCounter(P.watchEvents);
+  const h = await d.watch(job.prefix, true, ev.onValue, ev.onError);
+  const cpu = new CpuMeter().start();
+  const rss = new RssSampler().start(50);
+  const n = P.watchEvents;
+  const firstSendAt = nowNs();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: P.watchSelfInflight }, async () => {
+      while (next < n) {
+        const i = next++;
+        await d.put(`${job.prefix}${String(i).padStart(6, '0')}`, stampedValue(i));
+      }
+    }),
+  );
+  const lastAckAt = nowNs();
+  await ev.wait();
+  const c = cpu.stop();
+  const r = rss.stop();
+  await h.cancel().catch(() => {});
+  ev.check();
+  const spanS = (ev.lastEventAt - firstSendAt) / 1e9;
+  return {
+    events: ev.distinct,
+    eventsPerSec: ev.distinct / spanS,
+    writesPerSec: n / ((lastAckAt - firstSendAt) / 1e9),
+    tailAfterLastAckMs: (ev.lastEventAt - lastAckAt) / 1e6,
+    latP50Us: quantile(ev.lat, 0.5),
+    latP99Us: quantile(ev.lat, 0.99),
+    cpuPct: c.cpuPct,
+    cpuMs: c.cpuMs,
+    peakRssMB: r.peakMB,
+  };
+}
+
+/**
  * The separate writer process of the watch workloads (always the bare http2 floor): single puts with
  * `watchWriterInflight` in flight, or (burst) transactions of `burstTxnOps` puts with `burstInflight` in flight.
  */
@@ -374,6 +415,9 @@ async function main(): Promise<void> {
           break;
         case 'watch':
           metrics = await watch(d);
+          break;
+        case 'watch-self':
+          metrics = await watchSelf(d);
           break;
         case 'keepalive':
           metrics = await keepalive(d);
