@@ -25,6 +25,7 @@ import {
   needsNewToken,
 } from './errors';
 import { backoffMs } from './retry';
+import { StreamSession } from './stream-session';
 import { trace } from './trace';
 import type { StreamCall, StreamHandlers } from './transport/transport';
 
@@ -165,9 +166,23 @@ type KeeperState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 export class LeaseKeeper {
   private state: KeeperState = 'idle';
   private readonly leases = new Map<bigint, Kept>();
-  private call: StreamCall<LeaseKeepAliveRequest> | undefined;
-  /** Identifies the current stream; callbacks of older streams are ignored. */
-  private generation = 0;
+  private readonly stream = new StreamSession<LeaseKeepAliveRequest, LeaseKeepAliveResponse>((handlers) => this.deps.open(handlers), {
+    onOpen: () => {
+      this.state = 'open';
+      this.streamsOpened++;
+      trace('lease', `keepalive stream open (#${this.streamsOpened}), ${this.leases.size} leases`);
+      // Requests sent on an earlier stream will never be answered; re-send every lease at once.
+      const now = this.deps.now();
+      for (const kept of this.leases.values()) {
+        kept.unanswered.length = 0;
+        kept.nextSendAt = now;
+      }
+      this.sendDue();
+      this.schedule();
+    },
+    onMessage: (m) => this.onMessage(m),
+    onClose: (err) => this.onStreamClosed(err),
+  });
   private attempt = 0;
   /** The token was renewed after a token error and no answer has arrived since (renew once, then give up). */
   private renewedToken = false;
@@ -219,10 +234,9 @@ export class LeaseKeeper {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.generation++;
+    const call = this.stream.detach();
     this.clearTimer();
-    this.call?.cancel();
-    this.call = undefined;
+    call?.cancel();
     for (const kept of this.leases.values()) {
       for (const sub of kept.subs) this.rejectWaiters(sub, new ClientClosedError());
     }
@@ -284,12 +298,10 @@ export class LeaseKeeper {
   private goIdle(): void {
     if (this.state === 'closed') return;
     this.state = 'idle';
-    this.generation++;
+    const call = this.stream.detach();
     this.attempt = 0;
     this.reconnectAt = undefined;
     this.clearTimer();
-    const call = this.call;
-    this.call = undefined;
     if (call) {
       // etcd ends the stream once we half-close; the cancel is only a backstop in case it does not.
       call.end();
@@ -301,41 +313,12 @@ export class LeaseKeeper {
   private connect(): void {
     this.state = 'connecting';
     this.reconnectAt = undefined;
-    const generation = ++this.generation;
-    this.deps
-      .open({
-        onMessage: (m) => {
-          if (generation === this.generation) this.onMessage(m);
-        },
-        onClose: (err) => {
-          if (generation === this.generation) this.onStreamClosed(err);
-        },
-      })
-      .then(
-        (call) => {
-          if (generation !== this.generation) return call.cancel();
-          this.call = call;
-          this.state = 'open';
-          this.streamsOpened++;
-          trace('lease', `keepalive stream open (#${this.streamsOpened}), ${this.leases.size} leases`);
-          // Requests sent on an earlier stream will never be answered; re-send every lease at once.
-          const now = this.deps.now();
-          for (const kept of this.leases.values()) {
-            kept.unanswered.length = 0;
-            kept.nextSendAt = now;
-          }
-          this.sendDue();
-          this.schedule();
-        },
-        (err: unknown) => {
-          if (generation === this.generation) this.onStreamClosed(err);
-        },
-      );
+    this.stream.open();
   }
 
   private send(kept: Kept): void {
     const now = this.deps.now();
-    this.call!.write({ ID: kept.id });
+    this.stream.call!.write({ ID: kept.id });
     kept.unanswered.push(now);
     kept.nextSendAt = now + refreshIntervalMs(kept.ttl);
   }
@@ -382,8 +365,7 @@ export class LeaseKeeper {
   }
 
   private onStreamClosed(err: unknown): void {
-    this.generation++;
-    this.call = undefined;
+    this.stream.detach();
     if (this.state === 'closed' || this.state === 'idle') return;
     if (err instanceof ClientClosedError) return; // the client's close() closes us too
     if (this.leases.size === 0) return this.goIdle();
@@ -434,12 +416,9 @@ export class LeaseKeeper {
    * No backoff: the stall timeout already spaces these restarts at least 500 ms apart.
    */
   private restartStalled(): void {
-    const call = this.call;
     const oldest = Math.min(...[...this.leases.values()].map((k) => k.unanswered[0] ?? Infinity));
     trace('lease', `no keepalive answer for ${Math.round(this.deps.now() - oldest)} ms: stream stalled, reopening`);
-    this.generation++;
-    this.call = undefined;
-    call?.cancel();
+    this.stream.detach()?.cancel();
     this.connect();
   }
 

@@ -6,8 +6,8 @@ import type { Connection } from './connection';
 import { ClientClosedError, ERROR_GRPC_CANCELLED, GrpcStatusError, isTransientStreamError, needsNewToken, toFailure } from './errors';
 import { Response, Value } from './response';
 import { backoffMs } from './retry';
+import { StreamSession } from './stream-session';
 import { trace } from './trace';
-import type { StreamCall } from './transport/transport';
 
 type ObserverState = 'connecting' | 'open' | 'backoff' | 'ended' | 'closed';
 
@@ -43,8 +43,19 @@ interface Waiter {
  */
 export class Observer implements AsyncIterable<Response> {
   private state: ObserverState = 'connecting';
-  private call: StreamCall<never> | undefined;
-  private generation = 0;
+  /** Server-streaming: nothing is ever written on it. */
+  private readonly stream = new StreamSession<never, LeaderResponse>(
+    (handlers) => this.conn.openStream(ElectionService.observe, handlers, { name: this.name }, true),
+    {
+      onOpen: () => {
+        this.state = 'open';
+        this.streamsOpened++;
+        trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
+      },
+      onMessage: (m) => this.onMessage(m),
+      onClose: (err) => this.onStreamClosed(err),
+    },
+  );
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly buffer: Response[] = [];
@@ -119,33 +130,7 @@ export class Observer implements AsyncIterable<Response> {
 
   private connect(): void {
     this.state = 'connecting';
-    const generation = ++this.generation;
-    this.conn
-      .openStream(
-        ElectionService.observe,
-        {
-          onMessage: (m) => {
-            if (generation === this.generation) this.onMessage(m);
-          },
-          onClose: (err) => {
-            if (generation === this.generation) this.onStreamClosed(err);
-          },
-        },
-        { name: this.name },
-        true,
-      )
-      .then(
-        (call) => {
-          if (generation !== this.generation) return call.cancel();
-          this.call = call;
-          this.state = 'open';
-          this.streamsOpened++;
-          trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
-        },
-        (err: unknown) => {
-          if (generation === this.generation) this.onStreamClosed(err);
-        },
-      );
+    this.stream.open();
   }
 
   private onMessage(m: LeaderResponse): void {
@@ -170,8 +155,7 @@ export class Observer implements AsyncIterable<Response> {
   }
 
   private onStreamClosed(err: unknown): void {
-    this.generation++;
-    this.call = undefined;
+    this.stream.detach();
     if (this.state === 'closed' || this.state === 'ended') return;
     if (err instanceof ClientClosedError) return this.shutdown(true);
     const status = err === null || err instanceof GrpcStatusError ? err : undefined;
@@ -189,10 +173,10 @@ export class Observer implements AsyncIterable<Response> {
     this.reopened = true;
     const wait = backoffMs(this.attempt++);
     trace('election', `observe stream ${status ? `failed (${status.code} ${status.details})` : 'ended'}; reopening in ${wait} ms`);
-    const generation = this.generation;
+    const current = this.stream.guard();
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (generation === this.generation && this.state === 'backoff') this.connect();
+      if (current() && this.state === 'backoff') this.connect();
     }, wait);
   }
 
@@ -200,11 +184,10 @@ export class Observer implements AsyncIterable<Response> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closedByClient = byClient;
-    this.generation++;
+    const call = this.stream.detach();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.call?.cancel();
-    this.call = undefined;
+    call?.cancel();
     this.untrack();
     this.buffer.length = 0;
     for (const w of this.waiters.splice(0)) {

@@ -35,8 +35,8 @@ import {
 } from './errors';
 import { Event, Response } from './response';
 import { backoffMs } from './retry';
+import { StreamSession } from './stream-session';
 import { trace } from './trace';
-import type { StreamCall } from './transport/transport';
 
 export const ACTION_WATCH = 'watch';
 /** C++'s wording for a watch ended by compaction. */
@@ -110,7 +110,19 @@ class Sub implements WatchHandle {
 /** Keeps the client's Watch stream and every watcher on it. One per Connection; closed with it. */
 export class WatchEngine {
   private state: StreamState = 'idle';
-  private call: StreamCall<WatchRequest> | undefined;
+  private readonly stream = new StreamSession<WatchRequest, WatchResponse>(
+    (handlers) => this.conn.openStream(WatchService.watch, handlers, undefined, true),
+    {
+      onOpen: () => {
+        this.state = 'open';
+        this.streamsOpened++;
+        trace('watch', `stream open (#${this.streamsOpened}), ${this.subs.size} watchers`);
+        this.pump();
+      },
+      onMessage: (m) => this.onMessage(m),
+      onClose: (err) => this.onStreamClosed(err),
+    },
+  );
   /** Watchers waiting for a create request on the current stream, in order. */
   private readonly queue: Sub[] = [];
   /** The watcher whose create request is in flight. */
@@ -120,7 +132,6 @@ export class WatchEngine {
   /** Every live watcher. */
   private readonly subs = new Set<Sub>();
   private attempt = 0;
-  private generation = 0;
   private renewedToken = false;
   private readonly untrack: () => void;
   /** Streams opened so far (for tests and tracing). */
@@ -149,11 +160,11 @@ export class WatchEngine {
     if (queued >= 0) {
       this.queue.splice(queued, 1);
       this.finish(sub, null);
-    } else if (sub.id !== undefined && this.call) {
+    } else if (sub.id !== undefined && this.stream.call) {
       // The server answers with `canceled`, which finishes the watcher; a stream failure finishes it too. A
       // server that stays silent (frozen member, black-holed link) must not hold Cancel() forever: give up
       // waiting after a second, as C++ does; late responses for that id are ignored.
-      this.call.write({ requestUnion: { $case: 'cancelRequest', cancelRequest: { watchId: sub.id } } });
+      this.stream.call.write({ requestUnion: { $case: 'cancelRequest', cancelRequest: { watchId: sub.id } } });
       setTimeout(() => this.finish(sub, null), CANCEL_ACK_TIMEOUT_MS).unref();
     } else if (sub !== this.creating) {
       // Not on any stream (reconnecting): nothing to tell the server.
@@ -178,9 +189,7 @@ export class WatchEngine {
 
   /** No watchers left: cancel the stream so etcd drops it, and stop. */
   private goIdle(): void {
-    this.generation++;
-    const call = this.call;
-    this.call = undefined;
+    const call = this.stream.detach();
     this.creating = undefined;
     this.byId.clear();
     this.state = 'idle';
@@ -189,44 +198,18 @@ export class WatchEngine {
 
   private connect(): void {
     this.state = 'connecting';
-    const generation = ++this.generation;
-    this.conn
-      .openStream(
-        WatchService.watch,
-        {
-          onMessage: (m) => {
-            if (generation === this.generation) this.onMessage(m);
-          },
-          onClose: (err) => {
-            if (generation === this.generation) this.onStreamClosed(err);
-          },
-        },
-        undefined,
-        true,
-      )
-      .then(
-        (call) => {
-          if (generation !== this.generation) return call.cancel();
-          this.call = call;
-          this.state = 'open';
-          this.streamsOpened++;
-          trace('watch', `stream open (#${this.streamsOpened}), ${this.subs.size} watchers`);
-          this.pump();
-        },
-        (err) => {
-          if (generation === this.generation) this.onStreamClosed(err);
-        },
-      );
+    this.stream.open();
   }
 
   /** Sends the next create request if none is in flight. */
   private pump(): void {
-    if (this.state !== 'open' || this.creating || !this.call) return;
+    const call = this.stream.call;
+    if (this.state !== 'open' || this.creating || !call) return;
     let sub = this.queue.shift();
     while (sub?.ended) sub = this.queue.shift();
     if (!sub) return;
     this.creating = sub;
-    this.call.write({
+    call.write({
       requestUnion: {
         $case: 'createRequest',
         createRequest: {
@@ -341,8 +324,7 @@ export class WatchEngine {
       // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
       const { code, message } = toFailure(status);
       trace('watch', `stream failed permanently: ${code} ${message}`);
-      this.generation++;
-      this.call = undefined;
+      this.stream.detach();
       this.state = 'idle';
       this.queue.length = 0;
       this.creating = undefined;
@@ -363,10 +345,7 @@ export class WatchEngine {
   }
 
   private restart(err: unknown): void {
-    const call = this.call;
-    this.generation++;
-    this.call = undefined;
-    call?.cancel();
+    this.stream.detach()?.cancel();
     if (this.conn.auth && needsNewToken(err) && !this.renewedToken) {
       this.renewedToken = true;
       this.conn.auth.invalidate(undefined);
@@ -385,9 +364,9 @@ export class WatchEngine {
     this.state = 'backoff';
     const wait = backoffMs(this.attempt++);
     trace('watch', `stream lost (${err instanceof Error ? err.message : String(err)}); reconnecting in ${wait} ms`);
-    const generation = this.generation;
+    const current = this.stream.guard();
     void this.conn.sleep(wait).then(() => {
-      if (generation === this.generation && this.state === 'backoff' && !this.conn.closed) this.connect();
+      if (current() && this.state === 'backoff' && !this.conn.closed) this.connect();
     });
   }
 
@@ -395,10 +374,8 @@ export class WatchEngine {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.generation++;
+    const call = this.stream.detach();
     this.untrack();
-    const call = this.call;
-    this.call = undefined;
     this.queue.length = 0;
     this.creating = undefined;
     for (const sub of [...this.subs]) this.finish(sub, null);
