@@ -38,13 +38,13 @@ import {
   STATUS_UNAVAILABLE,
   STATUS_UNKNOWN,
   decodeGrpcMessage,
-  frameMessage,
   grpcTimeout,
   httpStatusToGrpc,
   isGrpcContentType,
   parseGrpcStatus,
   rstCodeToGrpc,
 } from './http2-wire';
+import { frameRequest } from './framing';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -551,7 +551,7 @@ class StreamingCall<Req, Res> extends Call implements StreamCall<Req> {
     if (this.done || this.ended || this.request !== undefined) return;
     let frame: Buffer;
     try {
-      frame = frameMessage(this.method.requestSerialize(message));
+      frame = frameRequest(this.method, message);
     } catch (e) {
       this.abort(new GrpcStatusError(STATUS_INTERNAL, `Request message serialization failure: ${messageOf(e)}`));
       return;
@@ -679,7 +679,7 @@ export class Http2Transport implements Transport {
       if (signal?.aborted) return reject(signal.reason);
       let frame: Buffer;
       try {
-        frame = frameMessage(method.requestSerialize(request));
+        frame = frameRequest(method, request);
       } catch (e) {
         return reject(new GrpcStatusError(STATUS_INTERNAL, `Request message serialization failure: ${messageOf(e)}`, false));
       }
@@ -693,7 +693,7 @@ export class Http2Transport implements Transport {
     if (this.closed) early = new GrpcStatusError(STATUS_UNAVAILABLE, 'transport is closed', false);
     else if (!method.requestStream) {
       try {
-        frame = frameMessage(method.requestSerialize(request as Req));
+        frame = frameRequest(method, request as Req);
       } catch (e) {
         early = new GrpcStatusError(STATUS_INTERNAL, `Request message serialization failure: ${messageOf(e)}`, false);
       }
