@@ -43,14 +43,12 @@ const RETAIN_BYTES = 64 * 1024;
 
 let writer = new BinaryWriter();
 
-/** One length-prefixed gRPC message for `request`. Throws what the encoder throws (the caller maps it). */
-export function frameRequest<Req>(method: MethodDescriptor<Req, unknown>, request: Req): Buffer {
-  const encoder = HOT.get(method);
-  if (encoder === undefined) return frameMessage(method.requestSerialize(request));
+/** Encodes into the shared writer, after `prefix` bytes of room; returns the writer's fresh copy. */
+function encodeReused(encoder: Encoder, request: unknown, prefix: Uint8Array | undefined): Uint8Array {
   const w = writer;
   let bytes: Uint8Array;
   try {
-    w.raw(HEADER);
+    if (prefix !== undefined) w.raw(prefix);
     encoder.encode(request as never, w);
     bytes = w.finish();
   } catch (e) {
@@ -59,9 +57,37 @@ export function frameRequest<Req>(method: MethodDescriptor<Req, unknown>, reques
     throw e;
   }
   if (bytes.length > RETAIN_BYTES) writer = new BinaryWriter();
+  return bytes;
+}
+
+/** One length-prefixed gRPC message for `request`. Throws what the encoder throws (the caller maps it). */
+export function frameRequest<Req>(method: MethodDescriptor<Req, unknown>, request: Req): Buffer {
+  const encoder = HOT.get(method);
+  if (encoder === undefined) return frameMessage(method.requestSerialize(request));
+  const bytes = encodeReused(encoder, request, HEADER);
   // finish() returned a fresh copy that nothing else references: the frame can own it.
   const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   frame[0] = 0;
   frame.writeUInt32BE(bytes.length - 5, 1);
   return frame;
+}
+
+const serializers = new WeakMap<object, (request: never) => Buffer>();
+
+/**
+ * The request serializer to hand grpc-js (which frames by itself): the reused writer for the hot methods, the
+ * generated one otherwise.
+ */
+export function requestSerializer<Req>(method: MethodDescriptor<Req, unknown>): (request: Req) => Buffer {
+  const encoder = HOT.get(method);
+  if (encoder === undefined) return method.requestSerialize;
+  let f = serializers.get(method);
+  if (f === undefined) {
+    f = (request: never) => {
+      const bytes = encodeReused(encoder, request, undefined);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    };
+    serializers.set(method, f);
+  }
+  return f as (request: Req) => Buffer;
 }

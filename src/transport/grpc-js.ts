@@ -5,6 +5,7 @@ import { checkServerIdentity } from 'node:tls';
 import { GrpcStatusError } from '../errors';
 import { formatHostPort } from '../endpoints';
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from './transport';
+import { requestSerializer } from './framing';
 import type {
   CallOptions,
   MethodDescriptor,
@@ -197,7 +198,7 @@ export class GrpcJsTransport implements Transport {
       let onAbort: (() => void) | undefined;
       const call = this.client.makeUnaryRequest(
         method.path,
-        method.requestSerialize,
+        requestSerializer(method),
         method.responseDeserialize,
         request,
         toMetadata(options.metadata),
@@ -239,10 +240,10 @@ export class GrpcJsTransport implements Transport {
       return { write() {}, end() {}, cancel() {} };
     }
     call = method.requestStream
-      ? this.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata, callOptions)
+      ? this.client.makeBidiStreamRequest(method.path, requestSerializer(method), method.responseDeserialize, metadata, callOptions)
       : this.client.makeServerStreamRequest(
           method.path,
-          method.requestSerialize,
+          requestSerializer(method),
           method.responseDeserialize,
           request as Req,
           metadata,

@@ -13,7 +13,7 @@ import {
   WatchRequest,
   WatchService,
 } from '../../generated/etcdserver/etcdserverpb/rpc';
-import { frameRequest } from '../../src/transport/framing';
+import { frameRequest, requestSerializer } from '../../src/transport/framing';
 import { frameMessage } from '../../src/transport/http2-wire';
 import type { MethodDescriptor } from '../../src/transport/transport';
 
@@ -47,6 +47,9 @@ for (const [name, method, req] of cases) {
     assert.ok(Buffer.isBuffer(frame));
     assert.is(frame.readUInt32BE(1), frame.length - 5);
     assert.ok(frame.equals(reference(method, req)));
+    const bytes = requestSerializer(method)(req);
+    assert.ok(Buffer.isBuffer(bytes));
+    assert.ok(bytes.equals(Buffer.from(method.requestSerialize(req))));
   });
 }
 
