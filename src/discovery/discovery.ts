@@ -3,6 +3,8 @@
 // what counts as a change, the round-robin pick — are unit-tested without etcd.
 
 import { Client, ClientClosedError, EventType, Watcher, type Response } from '../index';
+import { Backoff } from './backoff';
+import { Callbacks } from './callbacks';
 import { byCodeUnits, decodeValue, parseKey, toFormat, toPrefix, type DiscoveryFormat, type EndpointValue } from './layout';
 
 /** One live instance of a service, as `instances()` and `pick()` give it. */
@@ -151,11 +153,7 @@ function toInstance(instance: string, value: EndpointValue): ServiceInstance {
 
 // ---- Discovery ----------------------------------------------------------------------------------------------
 
-/** Backoff between listing attempts while etcd is unreachable: 100 ms doubling to 2 s, ±25 % jitter. */
-export function retryDelayMs(attempt: number): number {
-  const base = Math.min(2000, 100 * 2 ** attempt);
-  return Math.round(base * (0.75 + Math.random() * 0.5));
-}
+export { retryDelayMs } from './backoff';
 
 /**
  * A live view of the services registered under a prefix (see {@link Registry}), with callbacks when
@@ -178,13 +176,13 @@ export class Discovery {
   private readonly prefix: string;
   private readonly format: DiscoveryFormat;
   private readonly catalog = new Catalog();
-  private readonly onlineCbs = new Set<OnlineCallback>();
-  private readonly offlineCbs = new Set<OfflineCallback>();
+  private readonly onlineCbs = new Callbacks<OnlineCallback>('onOnline');
+  private readonly offlineCbs = new Callbacks<OfflineCallback>('onOffline');
   private watcher: Watcher | undefined;
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /** Wakes a backoff sleep early (on close). */
-  private wake: (() => void) | undefined;
+  /** Paces re-listing while etcd is unreachable; woken on close. */
+  private readonly backoff = new Backoff();
   /** The relist-and-rewatch loop in progress, if any (never rejects). */
   private recovering: Promise<void> | undefined;
 
@@ -202,16 +200,12 @@ export class Discovery {
 
   /** Calls `cb(service, instance, address, metadata?)` when an instance comes online. Returns an unsubscribe function. */
   onOnline(cb: OnlineCallback): () => void {
-    if (typeof cb !== 'function') throw new TypeError('onOnline callback must be a function');
-    this.onlineCbs.add(cb);
-    return () => void this.onlineCbs.delete(cb);
+    return this.onlineCbs.add(cb);
   }
 
   /** Calls `cb(service, instance, address)` when an instance goes offline. Returns an unsubscribe function. */
   onOffline(cb: OfflineCallback): () => void {
-    if (typeof cb !== 'function') throw new TypeError('onOffline callback must be a function');
-    this.offlineCbs.add(cb);
-    return () => void this.offlineCbs.delete(cb);
+    return this.offlineCbs.add(cb);
   }
 
   /**
@@ -262,7 +256,7 @@ export class Discovery {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = (async () => {
-        this.wake?.();
+        this.backoff.wake();
         const w = this.watcher;
         this.watcher = undefined;
         if (w) await w.Cancel().catch(() => {});
@@ -321,66 +315,31 @@ export class Discovery {
   }
 
   /** The watch ended on its own: list again (with backoff while etcd is unreachable) and watch from there. */
-  private async recover(): Promise<void> {
-    for (let attempt = 0; !this.closing; attempt++) {
-      let r: Response;
-      try {
-        r = await this.client.ls(`${this.prefix}/`);
-      } catch {
-        return; // ClientClosedError: nothing more to watch
-      }
-      if (this.closing) return;
-      if (r.is_ok()) {
+  private recover(): Promise<void> {
+    return this.backoff.run(
+      () => !this.closing,
+      async () => {
+        let r: Response;
+        try {
+          r = await this.client.ls(`${this.prefix}/`);
+        } catch {
+          return true; // ClientClosedError: nothing more to watch
+        }
+        if (this.closing) return true;
+        if (!r.is_ok()) return false;
         this.report(this.catalog.replaceAll(this.entries(r)));
         this.watchFrom(r.index() + 1);
-        return;
-      }
-      await this.sleep(retryDelayMs(attempt));
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    const s = sleep(ms);
-    this.wake = s.wake;
-    return s.done;
+        return true;
+      },
+    );
   }
 
   private report(changes: Change[]): void {
     for (const c of changes) {
       if (this.closing) return;
-      if (c.type === 'online') {
-        for (const cb of [...this.onlineCbs]) {
-          if (c.metadata === undefined) callUser(() => cb(c.service, c.instance, c.address));
-          else callUser(() => cb(c.service, c.instance, c.address, c.metadata));
-        }
-      } else {
-        for (const cb of [...this.offlineCbs]) callUser(() => cb(c.service, c.instance, c.address));
-      }
+      if (c.type === 'offline') this.offlineCbs.call(c.service, c.instance, c.address);
+      else if (c.metadata === undefined) this.onlineCbs.call(c.service, c.instance, c.address);
+      else this.onlineCbs.call(c.service, c.instance, c.address, c.metadata);
     }
-  }
-}
-
-/** @internal A backoff pause that does not keep the process alive and can be cut short with `wake()`. */
-export function sleep(ms: number): { done: Promise<void>; wake: () => void } {
-  let wake!: () => void;
-  const done = new Promise<void>((resolve) => {
-    const t = setTimeout(() => resolve(), ms);
-    t.unref();
-    wake = () => {
-      clearTimeout(t);
-      resolve();
-    };
-  });
-  return { done, wake };
-}
-
-/** Runs user code; an exception escapes on its own tick instead of breaking the view. */
-export function callUser(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
   }
 }

@@ -1,6 +1,6 @@
 // Service registration and discovery (API §6), built only on the public client API (src/index.ts).
 
-export { Registry, Registration, type RegistryOptions, type RegisterOptions, type LostCallback, type RestoredCallback } from './registry';
+export { Registry, Registration, type RegistryOptions, type RegisterOptions, type LostCallback, type RestoredCallback, type ReplacedCallback } from './registry';
 export { Discovery, type DiscoveryOptions, type ServiceInstance, type OnlineCallback, type OfflineCallback } from './discovery';
 export { registerEtcdResolver, type EtcdResolverOptions, type GrpcModule } from './resolver';
 export type { DiscoveryFormat } from './layout';

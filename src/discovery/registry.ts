@@ -1,9 +1,21 @@
 // Service registration: one key per instance under a lease this process keeps alive, so the key vanishes
-// when the process dies and comes back by itself when the lease is lost. Built on the public client API
-// only (leases, KeepAlive, Transaction).
+// when the process dies and comes back by itself when the lease is lost or the key deleted. Built on the
+// public client API only (leases, KeepAlive, Transaction, Watcher).
 
-import { Client, ClientClosedError, ERROR_COMPARE_FAILED, KeepAlive, Transaction } from '../index';
-import { callUser, retryDelayMs, sleep } from './discovery';
+import {
+  Client,
+  ClientClosedError,
+  ERROR_COMPARE_FAILED,
+  ERROR_GRPC_NOT_FOUND,
+  EventType,
+  KeepAlive,
+  Transaction,
+  Watcher,
+  type Response,
+  type Value,
+} from '../index';
+import { Backoff } from './backoff';
+import { Callbacks } from './callbacks';
 import { encodeValue, instanceKey, toFormat, toName, toPrefix, type DiscoveryFormat } from './layout';
 
 export interface RegistryOptions {
@@ -26,6 +38,7 @@ export interface RegisterOptions {
 
 export type LostCallback = (error: Error) => void;
 export type RestoredCallback = () => void;
+export type ReplacedCallback = (error: Error) => void;
 
 const DEFAULT_TTL = 3;
 
@@ -78,7 +91,8 @@ export class Registry {
   /**
    * Registers `instance` of `service` at `address`: key `<prefix>/<service>/<instance>` (plain layout) or
    * `<prefix>/<service>/<address>` (go-endpoints: there the instance name is the address and the `instance`
-   * argument is not used), under a new lease of `ttl` seconds kept alive by this process.
+   * argument is not used), under a new lease of `ttl` seconds kept alive by this process and watched by the
+   * registration (see {@link Registration}). Resolves once the key is written and etcd watches it.
    *
    * Refuses (rejects with an Error naming service, instance and key) when the key exists already, unless
    * `replace: true`. Rejects with ClientClosedError if the client is closed, or with an Error carrying
@@ -124,32 +138,65 @@ export class Registry {
   }
 }
 
+/** What a conditional write of the key found: see {@link Registration.claim}. */
+type Claim =
+  | { kind: 'written'; revision: number }
+  | { kind: 'mine'; revision: number }
+  | { kind: 'held'; holder: Value }
+  | { kind: 'absent' }
+  | { kind: 'failed'; error: Error; leaseGone: boolean };
+
 /**
  * One registered instance: its key exists in etcd while this object is open.
  *
- * States: `establishing → active ⇄ restoring → closed`.
- * - **active**: the key is attached to `leaseId`, refreshed by a KeepAlive. Disconnects and etcd restarts that
- *   keep the lease change nothing.
+ * States: `establishing → active ⇄ repairing`, `active ⇄ restoring`, and from any of them `→ closed`.
+ * - **active**: the key is attached to `leaseId`, refreshed by a KeepAlive, and the registration watches its
+ *   own key (a Watcher, which resumes by itself after disconnects and etcd restarts). Disconnects and etcd
+ *   restarts that keep the lease change nothing.
  * - **restoring**: the lease was lost (the KeepAlive stopped: an outage longer than the TTL, a revoke by
  *   someone else, an etcd that lost it). `onLost` callbacks get the KeepAlive's error; then, with backoff
- *   (100 ms → 2 s), it grants a new lease, writes the key again (unconditionally: it is ours) and keeps the new
- *   lease alive, until that works — then `onRestored` callbacks run and `leaseId` is the new lease.
- * - **closed**: `close()` stops the KeepAlive and revokes the lease, so the key disappears at once.
- * If the client is closed, the KeepAlive stops and the key expires after the TTL; nothing is reported.
- * Nothing here ever produces an unhandled rejection.
+ *   (100 ms → 2 s), it grants a new lease and writes the key again under it — if the key is absent or still
+ *   held by the lost lease — until that works: then `onRestored` callbacks run and `leaseId` is the new lease.
+ * - **repairing**: the key was deleted (`etcdctl del`, another client) while the lease still lives. With the
+ *   same backoff it writes the key again under the same lease, if the key is still absent; `onLost` (an Error
+ *   naming the key) and `onRestored` are reported once that write is done or has failed once for another
+ *   reason than a lost lease (so watchers of the prefix see offline, then online again). If the write finds
+ *   the lease gone, this is a lease loss (above), reported once, with the KeepAlive's error.
+ * - **taken over** (→ closed): someone else wrote the key under another lease, or under none (a registration
+ *   of the same instance with `replace: true`, here or in another process, or a plain put). The last writer
+ *   wins and this registration steps aside rather than fight over the key: it never writes the key again,
+ *   `onReplaced` callbacks get an Error naming the new holder, and it closes itself (stops its KeepAlive and
+ *   revokes its lease, which no longer holds the key). This holds whether or not this registration was made
+ *   with `replace`. A write under this registration's own lease (say, an operator editing the value with
+ *   `etcdctl put --lease`) is not a takeover and is left as it is.
+ * - **closed**: `close()` stops the KeepAlive and the watch and revokes the lease, so the key disappears at
+ *   once.
+ * `onLost` and `onRestored` alternate: a second loss before the restore is not reported again.
+ * If the client is closed, the KeepAlive and the watch stop and the key expires after the TTL; nothing is
+ * reported. Nothing here ever produces an unhandled rejection, and nothing keeps the process alive once the
+ * registration or its client is closed.
  */
 export class Registration {
-  private state: 'establishing' | 'active' | 'restoring' | 'closed' = 'establishing';
+  private state: 'establishing' | 'active' | 'repairing' | 'restoring' | 'closed' = 'establishing';
   private lease = 0n;
   private keepAlive: KeepAlive | undefined;
   /** Identifies the KeepAlive whose failure counts; failures of older ones are ignored. */
   private generation = 0;
   /** The current KeepAlive stopped before this registration (re)became active. */
   private earlyLoss: Error | undefined;
-  private readonly lostCbs = new Set<LostCallback>();
-  private readonly restoredCbs = new Set<RestoredCallback>();
+  /** `onLost` was reported and `onRestored` not yet. */
+  private lostReported = false;
+  private readonly lostCbs = new Callbacks<LostCallback>('onLost');
+  private readonly restoredCbs = new Callbacks<RestoredCallback>('onRestored');
+  private readonly replacedCbs = new Callbacks<ReplacedCallback>('onReplaced');
+  /** The watch on this registration's key, while active or repairing. */
+  private watcher: Watcher | undefined;
+  /** The revision of the last deletion of the key the watch reported. */
+  private deletedAt = 0;
+  /** Paces the current restore or repair loop; a new one for each loop, so only the newest one runs. */
+  private backoff = new Backoff();
   private restoring: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private repairing: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   /** @internal Made by {@link Registry.register}. */
@@ -173,41 +220,41 @@ export class Registration {
     return this.lease;
   }
 
-  /** True once `close()` was called. */
+  /** True once `close()` was called, or the key was taken over by someone else. */
   get closed(): boolean {
     return this.state === 'closed';
   }
 
-  /** Calls `cb(error)` each time the lease is lost (before re-registering). Returns an unsubscribe function. */
+  /**
+   * Calls `cb(error)` each time the registration is lost — its lease lost, or its key deleted while the lease
+   * lives — before it writes the key again. Returns an unsubscribe function.
+   */
   onLost(cb: LostCallback): () => void {
-    if (typeof cb !== 'function') throw new TypeError('onLost callback must be a function');
-    this.lostCbs.add(cb);
-    return () => void this.lostCbs.delete(cb);
+    return this.lostCbs.add(cb);
   }
 
   /** Calls `cb()` each time the registration is back after a loss. Returns an unsubscribe function. */
   onRestored(cb: RestoredCallback): () => void {
-    if (typeof cb !== 'function') throw new TypeError('onRestored callback must be a function');
-    this.restoredCbs.add(cb);
-    return () => void this.restoredCbs.delete(cb);
+    return this.restoredCbs.add(cb);
   }
 
   /**
-   * Deregisters: stops the KeepAlive and revokes the lease, so the key disappears at once. Idempotent; always
-   * resolves (if the revoke fails — client closed, lease gone, etcd unreachable — the key still expires
-   * within the TTL, as nothing refreshes it any more).
+   * Calls `cb(error)` once if someone else takes the key over (writes it under another lease or none): this
+   * registration has then ended for good (`closed` is true) and does not write the key again. Returns an
+   * unsubscribe function.
+   */
+  onReplaced(cb: ReplacedCallback): () => void {
+    return this.replacedCbs.add(cb);
+  }
+
+  /**
+   * Deregisters: stops the KeepAlive and the watch and revokes the lease, so the key disappears at once.
+   * Idempotent; always resolves (if the revoke fails — client closed, lease gone, etcd unreachable — the key
+   * still expires within the TTL, as nothing refreshes it any more). After a takeover it resolves once the
+   * registration has finished stepping aside, and leaves the new holder's key alone.
    */
   close(): Promise<void> {
-    if (!this.closing) {
-      this.closing = (async () => {
-        this.state = 'closed';
-        this.wake?.();
-        this.keepAlive?.Cancel();
-        await this.restoring;
-        await revokeQuietly(this.client, this.lease);
-        this.onClosed(this);
-      })();
-    }
+    this.closing ??= this.shutdown();
     return this.closing;
   }
 
@@ -216,26 +263,25 @@ export class Registration {
     return this.close();
   }
 
-  /** @internal First registration: lease, create-if-absent (or put with `replace`), keepalive. */
+  /** @internal First registration: lease, create-if-absent (or put with `replace`), keepalive, watch (acknowledged). */
   async establish(replace: boolean): Promise<void> {
     const ka = await this.startKeepAlive();
     const id = ka.Lease();
     let failure: Error | undefined;
+    let revision = 0;
     try {
       if (replace) {
         const r = await this.client.put(this.key, this.value, id);
-        if (!r.is_ok()) failure = new Error(`cannot register ${this.describe()}: etcd answered ${r.error_code()} ${r.error_message()}`);
+        if (r.is_ok()) revision = r.index();
+        else failure = this.etcdError('cannot register', r);
       } else {
-        const t = new Transaction();
-        t.add_compare_create(this.key, 0);
-        t.add_success_put(this.key, this.value, id);
-        const r = await this.client.txn(t);
-        if (r.error_code() === ERROR_COMPARE_FAILED) {
+        const c = await this.claim(id);
+        if (c.kind === 'written' || c.kind === 'mine') revision = c.revision;
+        else if (c.kind === 'failed') failure = c.error;
+        else {
           failure = new Error(
             `${this.describe()} is already registered (key ${this.key} exists); pass { replace: true } to take it over`,
           );
-        } else if (!r.is_ok()) {
-          failure = new Error(`cannot register ${this.describe()}: etcd answered ${r.error_code()} ${r.error_message()}`);
         }
       }
     } catch (err) {
@@ -247,11 +293,24 @@ export class Registration {
       await revokeQuietly(this.client, id);
       throw failure;
     }
-    this.activate(ka, false);
+    this.activate(ka, revision);
+    // Resolve once etcd watches the key too — or after a TTL at most, should the connection drop just now (the
+    // watch then starts when it is back; one that ends before starting is looked after by watch()).
+    const w = this.watcher;
+    if (w) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.ttl * 1000)).unref());
+      await Promise.race([w.ready().catch(() => {}), late]);
+      clearTimeout(timer);
+    }
   }
 
   private describe(): string {
     return `service '${this.service}' instance '${this.instance}'`;
+  }
+
+  private etcdError(what: string, r: Response): Error {
+    return new Error(`${what} ${this.describe()}: etcd answered ${r.error_code()} ${r.error_message()}`);
   }
 
   /** Grants a lease and keeps it alive; its failure is attributed to this generation only. */
@@ -263,61 +322,224 @@ export class Registration {
 
   private keepAliveStopped(generation: number, err: Error): void {
     if (generation !== this.generation || this.state === 'closed') return;
-    if (this.state !== 'active') {
+    if (this.state !== 'active' && this.state !== 'repairing') {
       this.earlyLoss = err; // seen by activate()
       return;
     }
     this.lost(err);
   }
 
-  /** The key is written under `ka`'s lease: active. Reports `restored` after a loss, then a loss seen meanwhile. */
-  private activate(ka: KeepAlive, restored: boolean): void {
+  /**
+   * Writes the key with this registration's value under `lease` in one transaction, if it is absent (or, with
+   * `from`, if it is held by the lease `from`); otherwise reads who holds it.
+   * @throws ClientClosedError
+   */
+  private async claim(lease: bigint, from?: bigint): Promise<Claim> {
+    const t = new Transaction();
+    if (from === undefined) t.add_compare_create(this.key, 0);
+    else t.add_compare_lease(this.key, from);
+    t.add_success_put(this.key, this.value, lease);
+    t.add_failure_range(this.key);
+    const r = await this.client.txn(t);
+    if (r.is_ok()) return { kind: 'written', revision: r.index() };
+    if (r.error_code() !== ERROR_COMPARE_FAILED) {
+      // A put under a lease etcd does not know fails with NOT_FOUND ('requested lease not found').
+      return { kind: 'failed', error: this.etcdError('cannot register', r), leaseGone: r.error_code() === ERROR_GRPC_NOT_FOUND };
+    }
+    const holder = r.values()[0];
+    if (!holder) return { kind: 'absent' };
+    // Under `lease` already: our own write whose answer was lost and retried, or someone writing under our lease.
+    if (holder.lease() === lease) return { kind: 'mine', revision: r.index() };
+    return { kind: 'held', holder };
+  }
+
+  /** The key is written under `ka`'s lease as of `revision`: active, watching from there. */
+  private activate(ka: KeepAlive, revision: number): void {
     this.keepAlive = ka;
     this.lease = ka.Lease();
     this.state = 'active';
-    if (restored) for (const cb of [...this.restoredCbs]) callUser(() => cb());
+    this.watch(revision + 1);
+    this.reportRestored();
     const early = this.earlyLoss;
     if (early && this.state === 'active') this.lost(early);
   }
 
+  private reportLost(err: Error): void {
+    if (this.lostReported) return;
+    this.lostReported = true;
+    this.lostCbs.call(err);
+  }
+
+  private reportRestored(): void {
+    if (!this.lostReported) return;
+    this.lostReported = false;
+    this.restoredCbs.call();
+  }
+
+  // ---- watching the key -------------------------------------------------------------------------------------
+
+  private watch(fromRevision: number): void {
+    let w: Watcher;
+    try {
+      w = new Watcher(this.client, this.key, fromRevision, (r) => this.onWatch(w, r));
+    } catch {
+      return; // ClientClosedError: the KeepAlive stops too; the key expires after the TTL
+    }
+    this.watcher = w;
+    void w.Wait().then((cancelled) => {
+      if (this.watcher !== w) return; // stopped by us
+      this.watcher = undefined;
+      // Cancelled without us: the client was closed. Otherwise etcd ended the watch (its resume revision was
+      // compacted): look at the key again and watch from there (a repair already running does that).
+      if (!cancelled && this.state === 'active') this.repair(undefined);
+    });
+  }
+
+  private stopWatching(): void {
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (w) void w.Cancel().catch(() => {});
+  }
+
+  private onWatch(w: Watcher, r: Response): void {
+    // An error Response (code 11 on compaction) is the watcher's last word; Wait() then looks again.
+    if (this.watcher !== w || !r.is_ok()) return;
+    for (const e of r.events()) {
+      if (this.state !== 'active' && this.state !== 'repairing') return;
+      const kv = e.kv();
+      if (e.event_type() === EventType.DELETE_) {
+        this.deletedAt = Math.max(this.deletedAt, kv.modified_index());
+        if (this.state === 'active') {
+          this.repair(new Error(`${this.describe()}: key ${this.key} was deleted while its lease ${this.lease} was alive; writing it again`));
+        }
+      } else if (e.event_type() === EventType.PUT && kv.lease() !== this.lease) {
+        this.takenOver(kv);
+      }
+    }
+  }
+
+  /**
+   * Writes the key again under the current lease if it is absent, with backoff; `deleted` is the loss to
+   * report (undefined when the watch ended and the key is only looked at again).
+   */
+  private repair(deleted: Error | undefined): void {
+    this.state = 'repairing';
+    const lease = this.lease;
+    const b = (this.backoff = new Backoff());
+    const live = (): boolean => this.backoff === b && this.state === 'repairing';
+    this.repairing = b.run(live, async () => {
+      let c: Claim;
+      try {
+        c = await this.claim(lease);
+      } catch (err) {
+        return err instanceof ClientClosedError; // closed: the KeepAlive stopped too; else try again
+      }
+      if (!live()) return true;
+      switch (c.kind) {
+        case 'written':
+        case 'mine':
+          if (this.deletedAt > c.revision) return false; // deleted again since: once more
+          if (c.kind === 'written') {
+            this.reportLost(deleted ?? new Error(`${this.describe()}: key ${this.key} was found deleted while its lease ${lease} was alive; writing it again`));
+          }
+          this.backToActive(c.revision);
+          return true;
+        case 'held':
+          this.takenOver(c.holder);
+          return true;
+        case 'absent':
+          return false;
+        case 'failed':
+          if (c.leaseGone) {
+            // The deletion came from the lease's end: let the KeepAlive find out now and report it (→ restoring).
+            this.keepAlive?.Check().catch(() => {});
+          } else if (deleted) {
+            this.reportLost(deleted);
+          }
+          return false;
+      }
+    });
+  }
+
+  private backToActive(revision: number): void {
+    this.state = 'active';
+    if (!this.watcher) this.watch(revision + 1);
+    this.reportRestored();
+  }
+
+  // ---- lease loss -------------------------------------------------------------------------------------------
+
   private lost(err: Error): void {
     this.state = 'restoring';
     this.keepAlive = undefined;
-    for (const cb of [...this.lostCbs]) callUser(() => cb(err));
+    this.stopWatching();
+    this.backoff.wake(); // a repair loop in its pause ends now
+    this.reportLost(err);
     this.restoring = this.restore();
   }
 
-  /** Re-grants and re-puts with backoff until it works, the registration is closed or the client is. */
-  private async restore(): Promise<void> {
+  /**
+   * Re-grants and writes the key again with backoff until it works, the registration is closed, the client is,
+   * or someone else turns out to hold the key.
+   */
+  private restore(): Promise<void> {
     const old = this.lease;
-    for (let attempt = 0; this.state === 'restoring'; attempt++) {
-      if (attempt > 0) {
-        const s = sleep(retryDelayMs(attempt - 1));
-        this.wake = s.wake;
-        await s.done;
-        if (this.state !== 'restoring') return;
-      }
+    const b = (this.backoff = new Backoff());
+    const live = (): boolean => this.backoff === b && this.state === 'restoring';
+    return b.run(live, async () => {
       let ka: KeepAlive | undefined;
       try {
         ka = await this.startKeepAlive();
-        if (this.state === 'restoring') {
-          const r = await this.client.put(this.key, this.value, ka.Lease());
-          if (r.is_ok() && this.state === 'restoring') {
+        if (live()) {
+          let c = await this.claim(ka.Lease());
+          // Still held by the lost lease (etcd has not expired it yet): ours to move to the new lease.
+          if (c.kind === 'held' && c.holder.lease() === old && live()) c = await this.claim(ka.Lease(), old);
+          if (live() && (c.kind === 'written' || c.kind === 'mine')) {
             void revokeQuietly(this.client, old); // if it still exists somewhere, it holds nothing of ours now
-            this.activate(ka, true);
-            return;
+            this.activate(ka, c.revision);
+            return true;
           }
+          if (live() && c.kind === 'held') this.takenOver(c.holder);
         }
       } catch (err) {
         if (err instanceof ClientClosedError) {
-          if (ka) ka.Cancel();
-          return; // the client is gone: nothing left to restore with
+          ka?.Cancel();
+          return true; // the client is gone: nothing left to restore with
         }
       }
       if (ka) {
         ka.Cancel();
         await revokeQuietly(this.client, ka.Lease());
       }
-    }
+      return false;
+    });
+  }
+
+  // ---- the end ----------------------------------------------------------------------------------------------
+
+  /** Someone else holds the key now: step aside for good (see the class comment). */
+  private takenOver(holder: Value): void {
+    if (this.state === 'closed') return;
+    const by = holder.lease() === 0n ? 'no lease' : `lease ${holder.lease()}`;
+    const err = new Error(
+      `${this.describe()} was taken over: key ${this.key} was written by someone else (now ${JSON.stringify(holder.as_string())} under ${by}); this registration has ended`,
+    );
+    void this.close();
+    this.replacedCbs.call(err);
+  }
+
+  private shutdown(): Promise<void> {
+    this.state = 'closed';
+    this.backoff.wake();
+    this.keepAlive?.Cancel();
+    const w = this.watcher;
+    this.watcher = undefined;
+    return (async () => {
+      if (w) await w.Cancel().catch(() => {});
+      await this.restoring;
+      await this.repairing;
+      await revokeQuietly(this.client, this.lease);
+      this.onClosed(this);
+    })();
   }
 }

@@ -5,7 +5,8 @@
 
 import type * as GrpcJs from '@grpc/grpc-js';
 import { Client, ClientClosedError } from '../index';
-import { Discovery, retryDelayMs, sleep } from './discovery';
+import { Backoff } from './backoff';
+import { Discovery } from './discovery';
 import { servicePrefix, toFormat, toPrefix, type DiscoveryFormat } from './layout';
 
 /** The parts of a @grpc/grpc-js module the resolver uses (any version with `experimental.registerResolver`). */
@@ -246,7 +247,8 @@ class SharedDiscovery {
   private discovery: Discovery | undefined;
   private current: SharedState = { kind: 'starting' };
   private unregistered = false;
-  private wake: (() => void) | undefined;
+  /** Paces the retries of the current Discovery's first listing; woken when it is shut. */
+  private backoff = new Backoff();
 
   constructor(
     private readonly client: Client,
@@ -287,31 +289,32 @@ class SharedDiscovery {
     void this.start(d);
   }
 
-  private async start(d: Discovery): Promise<void> {
-    for (let attempt = 0; this.discovery === d; attempt++) {
-      try {
-        await d.start();
-        if (this.discovery !== d) return;
-        this.current = { kind: 'ready', discovery: d };
-        for (const r of this.resolvers) r.schedule();
-        return;
-      } catch (err) {
-        if (this.discovery !== d) return;
-        this.current = { kind: 'failed', error: err as Error };
-        for (const r of this.resolvers) r.schedule();
-        if (err instanceof ClientClosedError) return; // for good
-        const s = sleep(retryDelayMs(attempt));
-        this.wake = s.wake;
-        await s.done;
-      }
-    }
+  private start(d: Discovery): Promise<void> {
+    const backoff = (this.backoff = new Backoff());
+    return backoff.run(
+      () => this.discovery === d,
+      async () => {
+        try {
+          await d.start();
+          if (this.discovery !== d) return true;
+          this.current = { kind: 'ready', discovery: d };
+          for (const r of this.resolvers) r.schedule();
+          return true;
+        } catch (err) {
+          if (this.discovery !== d) return true;
+          this.current = { kind: 'failed', error: err as Error };
+          for (const r of this.resolvers) r.schedule();
+          return err instanceof ClientClosedError; // closed: for good
+        }
+      },
+    );
   }
 
   private shut(): void {
     const d = this.discovery;
     this.discovery = undefined;
     this.current = { kind: 'starting' };
-    this.wake?.();
+    this.backoff.wake();
     if (d) void d.close();
   }
 }

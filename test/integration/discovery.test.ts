@@ -1,6 +1,6 @@
 // Service registration and discovery against a real etcd: exact keys and values, online/offline reporting,
-// duplicates, metadata, crashed registrants, lost leases, etcd restarts, cuts with churn, compaction, and
-// 200 instances coming and going at once.
+// duplicates, metadata, crashed registrants, lost leases, deleted and taken-over keys, etcd restarts, cuts with
+// churn, compaction, and 200 instances coming and going at once.
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -90,6 +90,58 @@ async function valueOf(key: string): Promise<string | undefined> {
 
 function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
   return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+}
+
+/** Records what a registration reports, in order (`lost`, `restored`, `replaced`), and the errors it passed. */
+function reports(reg: Registration) {
+  const events: string[] = [];
+  const errors: Error[] = [];
+  reg.onLost((err) => {
+    events.push('lost');
+    errors.push(err);
+  });
+  reg.onRestored(() => events.push('restored'));
+  reg.onReplaced((err) => {
+    events.push('replaced');
+    errors.push(err);
+  });
+  return { events, errors };
+}
+
+/** Runs `fn` with the proxy cut, restoring it after, even on failure. */
+async function whileCut(fn: () => Promise<void>): Promise<void> {
+  proxy.cut();
+  try {
+    await fn();
+  } finally {
+    proxy.restore();
+  }
+}
+
+/**
+ * Runs `source` (TypeScript importing `SRC`, the package entry) in a child node process with `args`, its output
+ * collected. The caller must `stop()` it (SIGKILL, removes the script) in a finally.
+ */
+function runChild(source: string, args: string[]) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'discovery-child-'));
+  const script = path.join(dir, 'child.ts');
+  fs.writeFileSync(script, source.replaceAll('SRC', JSON.stringify(path.join(ROOT, 'src/index'))));
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = {
+    out: '',
+    /** The exit code once it exited (null: killed by a signal). */
+    code: undefined as number | null | undefined,
+    exited: new Promise<void>((r) => child.once('exit', () => r())),
+    kill: (signal: NodeJS.Signals) => child.kill(signal),
+    stop: () => {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  child.stdout!.on('data', (c: Buffer) => (run.out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (run.out += c.toString()));
+  child.once('exit', (c) => (run.code = c));
+  return run;
 }
 
 test('register writes <prefix>/<service>/<instance> = address under a live lease; close deletes it at once', async () => {
@@ -210,38 +262,30 @@ test('a crashed registrant (SIGKILL, ttl 2) goes offline within TTL + 1 s', asyn
   const d = new Discovery(client, { prefix });
   const t = track(d);
   await d.start();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'discovery-crash-'));
-  const script = path.join(dir, 'registrant.ts');
-  fs.writeFileSync(
-    script,
-    `import { Client, Registry } from ${JSON.stringify(path.join(ROOT, 'src/index'))};
+  const child = runChild(
+    `import { Client, Registry } from SRC;
 const client = new Client(process.argv[2]!);
 new Registry(client, { prefix: process.argv[3]!, ttl: 2 }).register('crashy', 'c1', '127.0.0.1:7777').then(
   (r) => { process.stdout.write('registered ' + r.leaseId + '\\n'); setInterval(() => {}, 1000); },
   (e) => { console.error(e); process.exit(1); },
 );
 `,
+    [cluster.endpoint, prefix],
   );
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', script, cluster.endpoint, prefix], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
-    await eventually(() => out.includes('registered'), 20_000, `the child to register (output: ${out})`);
+    await eventually(() => child.out.includes('registered'), 20_000, `the child to register (output: ${child.out})`);
     await eventually(() => t.online.has('crashy/c1'), 5_000, 'online');
     // Let the keepalive refresh a few times, so the lease is surely fresh when the process dies.
-    const leaseId = BigInt(/registered (\d+)/.exec(out)![1]!);
+    const leaseId = BigInt(/registered (\d+)/.exec(child.out)![1]!);
     await eventually(async () => (await client.leasetimetolive(leaseId)).value().ttl() >= 1, 3_000, 'fresh lease');
     child.kill('SIGKILL');
     const killedAt = Date.now();
-    await exited;
+    await child.exited;
     await eventually(() => !t.online.has('crashy/c1'), 5_000, 'offline after the crash');
     const took = Date.now() - killedAt;
     assert.ok(took <= 3_000, `offline ${took} ms after SIGKILL (TTL 2 s + 1 s allowed)`);
   } finally {
-    child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    child.stop();
     await d.close();
   }
   assert.equal(t.errors, []);
@@ -254,19 +298,13 @@ test('a lease revoked by someone else: lost, then restored under a new lease wit
   const t = track(d);
   await d.start();
   const reg = await registry.register('user', 'r1', '127.0.0.1:9500');
-  const events: string[] = [];
-  let lostWith: Error | undefined;
-  reg.onLost((err) => {
-    lostWith = err;
-    events.push('lost');
-  });
-  reg.onRestored(() => events.push('restored'));
+  const { events, errors } = reports(reg);
   const oldLease = reg.leaseId;
   const r = await cluster.etcdctl(['lease', 'revoke', oldLease.toString(16)]);
   assert.is(r.code, 0, r.stderr);
   await eventually(() => events.includes('restored'), 8_000, 'restored');
   assert.equal(events, ['lost', 'restored']);
-  assert.is(lostWith?.name, 'LeaseExpiredError');
+  assert.is(errors[0]?.name, 'LeaseExpiredError');
   assert.is.not(reg.leaseId, oldLease);
   assert.is(await valueOf(reg.key), '127.0.0.1:9500');
   assert.is((await client.get(reg.key)).value().lease(), reg.leaseId);
@@ -292,7 +330,7 @@ test('an outage longer than the TTL: the lease is lost (KeepAliveError), then re
   reg.onRestored(() => events.push('restored'));
   proxy.cut();
   try {
-    await eventually(() => events.length > 0, 6_000, 'lost while cut');
+    await eventually(() => events.length > 0, 10_000, 'lost while cut'); // TTL 2 s + the KeepAlive's grace for an unanswered lease
     await eventually(() => !t.online.has('user/o1'), 6_000, 'etcd to expire the key');
   } finally {
     proxy.restore();
@@ -306,6 +344,175 @@ test('an outage longer than the TTL: the lease is lost (KeepAliveError), then re
   await eventually(() => !t.online.has('user/o1'), 2_000, 'offline after close');
   await d.close();
   assert.equal(t.errors, []);
+});
+
+test('a key deleted while its lease lives comes back under the same lease: lost then restored, offline then online', async () => {
+  const prefix = prefixFor('deleted');
+  const registry = new Registry(client, { prefix, ttl: 3 });
+  const d = new Discovery(client, { prefix });
+  const t = track(d);
+  await d.start();
+  const reg = await registry.register('user', 'd1', '127.0.0.1:9800', { metadata: { zone: 'a' } });
+  await eventually(() => t.online.has('user/d1'), 5_000, 'online');
+  const value = await valueOf(reg.key);
+  const lease = reg.leaseId;
+  const { events, errors } = reports(reg);
+  for (let round = 1; round <= 2; round++) {
+    const del = await cluster.etcdctl(['del', reg.key]);
+    assert.is(del.stdout.toString('utf8').trim(), '1', `round ${round}: etcdctl deleted the key`);
+    const deletedAt = Date.now();
+    await eventually(
+      async () => {
+        const v = (await client.get(reg.key)).value();
+        return v.lease() === lease && v.as_string() === value;
+      },
+      3_000,
+      `round ${round}: the key back under the same lease`,
+    );
+    const took = Date.now() - deletedAt;
+    assert.ok(took < 2_000, `round ${round}: back ${took} ms after the delete`);
+    await eventually(() => events.length === 2 * round, 2_000, `round ${round}: lost and restored reported`);
+  }
+  assert.equal(events, ['lost', 'restored', 'lost', 'restored']);
+  for (const err of errors) assert.match(err.message, `key ${reg.key} was deleted while its lease ${lease} was alive`);
+  assert.is(reg.leaseId, lease, 'the lease never changed');
+  assert.not.ok(reg.closed);
+  const seen = '+user/d1 127.0.0.1:9800';
+  const gone = '-user/d1 127.0.0.1:9800';
+  await eventually(() => t.log.length === 5, 5_000, 'discovery to see both round trips');
+  assert.equal(t.log, [seen, gone, seen, gone, seen], 'discovery: offline then online, each time');
+  assert.equal(t.metadata.get('user/d1'), { zone: 'a' });
+
+  await reg.close();
+  await reg.close(); // idempotent
+  assert.is(await valueOf(reg.key), undefined, 'closed: the key is gone');
+  await eventually(() => !t.online.has('user/d1'), 2_000, 'offline after close');
+  await registry.close();
+  await d.close();
+  assert.equal(t.errors, []);
+});
+
+test('taken over by a replace registration or a plain put: the old registration steps aside for good, no fight', async () => {
+  const prefix = prefixFor('takeover');
+  const otherClient = new Client(cluster.endpoint); // "another process"
+  const registry = new Registry(client, { prefix });
+  const other = new Registry(otherClient, { prefix });
+  try {
+    const first = await registry.register('user', 't1', '127.0.0.1:9900');
+    const firstLease = first.leaseId;
+    const firstReports = reports(first);
+
+    const second = await other.register('user', 't1', '127.0.0.1:9901', { replace: true });
+    await eventually(() => first.closed, 5_000, 'the first registration to see the takeover');
+    assert.match(firstReports.errors[0]!.message, "instance 't1' was taken over");
+    assert.match(firstReports.errors[0]!.message, `lease ${second.leaseId}`);
+    assert.ok(first.closed, 'the first registration has ended');
+    await first.close(); // resolves once it has stepped aside
+    assert.equal(firstReports.events, ['replaced']);
+    assert.is((await client.leasetimetolive(firstLease)).value().ttl(), -1, "the first registration's lease is revoked");
+    let v = (await client.get(second.key)).value();
+    assert.is(v.as_string(), '127.0.0.1:9901');
+    assert.is(v.lease(), second.leaseId);
+    assert.is(v.version(), 2, 'written twice (first, then the takeover) and never again');
+
+    // A put by hand (no lease) takes it over too: the second steps aside and leaves the key as written.
+    const secondReports = reports(second);
+    assert.ok((await client.put(second.key, '10.9.9.9:1')).is_ok());
+    await eventually(() => second.closed, 5_000, 'the second registration to see the takeover');
+    await second.close();
+    assert.equal(secondReports.events, ['replaced']);
+    assert.match(secondReports.errors[0]!.message, '"10.9.9.9:1" under no lease');
+    v = (await client.get(second.key)).value();
+    assert.is(v.as_string(), '10.9.9.9:1', 'the hand-written value stays');
+    assert.is(v.lease(), 0n);
+    assert.is(v.version(), 3);
+    assert.ok((await client.rm(second.key)).is_ok());
+  } finally {
+    await registry.close();
+    await other.close();
+    await otherClient.close();
+  }
+});
+
+test('a key deleted while the registrant is cut off comes back when the watch resumes; after a compaction too', async () => {
+  const prefix = prefixFor('deleted-cut');
+  const registry = new Registry(viaProxy, { prefix, ttl: 5 });
+  const reg = await registry.register('user', 'c1', '127.0.0.1:9950');
+  const lease = reg.leaseId;
+  const { events, errors } = reports(reg);
+  const del = async () => {
+    const r = await cluster.etcdctl(['del', reg.key]);
+    assert.is(r.code, 0, r.stderr);
+  };
+  /** The key is back under the same lease, and lost (with `why`) then restored were reported. */
+  const repaired = async (why: string) => {
+    await eventually(
+      async () => {
+        const v = (await client.get(reg.key)).value();
+        return v.lease() === lease && v.as_string() === '127.0.0.1:9950';
+      },
+      8_000,
+      `the key back under the same lease (${why})`,
+    );
+    await eventually(() => events.length === 2, 2_000, 'lost and restored reported');
+    assert.equal(events, ['lost', 'restored']);
+    assert.match(errors[0]!.message, why);
+    events.length = 0;
+    errors.length = 0;
+  };
+
+  // 1. Deleted during a cut: the watch resumes from where it was and sees the delete.
+  await whileCut(del);
+  await repaired('was deleted');
+
+  // 2. Deleted and compacted during a cut: the watch cannot resume (compacted), so the registration looks at
+  //    its key again, finds it gone and writes it again.
+  await whileCut(async () => {
+    await del();
+    assert.ok((await client.put(`${prefix}/filler`, 'x')).is_ok());
+    const c = await cluster.etcdctl(['compact', String((await client.head()).index())]);
+    assert.is(c.code, 0, c.stderr);
+  });
+  await repaired('was found deleted');
+  assert.is(reg.leaseId, lease);
+  await registry.close();
+  assert.is(await valueOf(reg.key), undefined);
+});
+
+test('a process whose key was deleted and written again exits by itself once its registry and client are closed', async () => {
+  const prefix = prefixFor('exit');
+  const child = runChild(
+    `import { Client, Discovery, Registry } from SRC;
+const client = new Client(process.argv[2]!);
+const registry = new Registry(client, { prefix: process.argv[3]!, ttl: 2 });
+const discovery = new Discovery(client, { prefix: process.argv[3]! });
+void (async () => {
+  await discovery.start();
+  const reg = await registry.register('exit', 'e1', '127.0.0.1:1');
+  reg.onRestored(async () => {
+    await reg.close();
+    await reg.close();
+    await registry.close();
+    await discovery.close();
+    await client.close();
+    process.stdout.write('closed\\n');
+  });
+  process.stdout.write('registered\\n');
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+    [cluster.endpoint, prefix],
+  );
+  try {
+    await eventually(() => child.out.includes('registered'), 20_000, `the child to register (output: ${child.out})`);
+    const del = await cluster.etcdctl(['del', `${prefix}/exit/e1`]);
+    assert.is(del.code, 0, del.stderr);
+    await eventually(() => child.out.includes('closed'), 5_000, `the child to restore and close (output: ${child.out})`);
+    await eventually(() => child.code !== undefined, 5_000, `the child to exit by itself (output: ${child.out})`);
+    assert.is(child.code, 0, child.out);
+    assert.is(await valueOf(`${prefix}/exit/e1`), undefined);
+  } finally {
+    child.stop();
+  }
 });
 
 test('etcd restarted under 5 registered services: all come back and discovery converges', async () => {

@@ -1,0 +1,33 @@
+// User callbacks of Registration and Discovery: subscribe/unsubscribe, and calls that a throwing callback
+// cannot break.
+
+/** Runs user code; an exception escapes on its own tick instead of breaking the caller's state. */
+export function callUser(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+/** @internal One kind of callback (`onLost`, `onOnline`, …): its subscribers, called in subscription order. */
+export class Callbacks<F extends (...args: never[]) => void> {
+  private readonly subscribers = new Set<F>();
+
+  /** @param what the subscribing method's name, for the TypeError. */
+  constructor(private readonly what: string) {}
+
+  /** Subscribes `cb`; returns the unsubscribe function. @throws TypeError if `cb` is not a function. */
+  add(cb: F): () => void {
+    if (typeof cb !== 'function') throw new TypeError(`${this.what} callback must be a function`);
+    this.subscribers.add(cb);
+    return () => void this.subscribers.delete(cb);
+  }
+
+  /** Calls every subscriber (those subscribed now) with `args`, each through {@link callUser}. */
+  call(...args: Parameters<F>): void {
+    for (const cb of [...this.subscribers]) callUser(() => cb(...args));
+  }
+}
