@@ -51,6 +51,7 @@ export {
   type OfflineCallback,
   type LostCallback,
   type RestoredCallback,
+  type ReplacedCallback,
   type EtcdResolverOptions,
   type GrpcModule,
 } from './discovery';
