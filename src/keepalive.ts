@@ -50,23 +50,41 @@ export function stallTimeoutMs(ttlSeconds: number): number {
 }
 
 /**
- * When the lease must be assumed gone if no later refresh succeeds. Counted from when the answered request
- * was *sent* (the server renewed the lease at some point after that), so the local deadline is never later
- * than the server's. A TTL of 0 means "not known yet" (no local deadline).
+ * The earliest moment the server may have expired the lease if no later refresh succeeds. Counted from when the
+ * answered request was *sent* (the server renewed the lease at some point after that), so the local deadline is
+ * never later than the server's. A TTL of 0 means "not known yet" (no local deadline).
  */
 export function localDeadline(sentAt: number, ttlSeconds: number): number {
   return ttlSeconds > 0 ? sentAt + ttlSeconds * 1000 : Infinity;
 }
 
+/**
+ * How long past its local deadline a lease stays *in doubt* — still refreshed, not reported — before it is
+ * reported lost without an answer from etcd. A lease whose deadline passes is not necessarily gone: a new raft
+ * leader extends every lease when it takes over (by the election timeout, etcd's default 1 s), and with no
+ * leader at all etcd cannot expire leases either. 5 s covers an election (1–2.5 s with etcd's defaults) plus a
+ * reconnect to another member, even for a 3 s lease; it is also the most a lease that really expired while the
+ * client was cut off is reported late.
+ */
+export const LOSS_GRACE_MS = 5000;
+
+/** Per lease: `kept` until its local deadline passes unrefreshed, then `doubt` until etcd answers or the grace ends. */
+export type LeasePhase = 'kept' | 'doubt';
+
+/** When the engine must next act on a lease's deadline: enter doubt (kept), or report it lost (doubt). */
+export function deadlineAt(l: { expiresAt: number; phase: LeasePhase }): number {
+  return l.phase === 'kept' ? l.expiresAt : l.expiresAt + LOSS_GRACE_MS;
+}
+
 /** The engine's next wake-up: the earliest send, deadline or reconnect still ahead (Infinity: none). */
 export function nextWakeAt(
-  leases: Iterable<{ nextSendAt: number; expiresAt: number }>,
+  leases: Iterable<{ nextSendAt: number; expiresAt: number; phase: LeasePhase }>,
   sending: boolean,
   reconnectAt: number | undefined,
 ): number {
   let at = reconnectAt ?? Infinity;
   for (const l of leases) {
-    at = Math.min(at, l.expiresAt);
+    at = Math.min(at, deadlineAt(l));
     if (sending) at = Math.min(at, l.nextSendAt);
   }
   return at;
@@ -77,10 +95,11 @@ function refreshFailure(id: bigint, code: number, message: string): KeepAliveErr
   return new KeepAliveError(id, `Failed to refresh lease: error code: ${code}, message: ${message}`, code);
 }
 
-function expiredLocally(id: bigint): KeepAliveError {
+function unconfirmed(id: bigint, ttlSeconds: number): KeepAliveError {
   return new KeepAliveError(
     id,
-    `Failed to refresh lease: lease ${id} expired before it could be refreshed (connection lost)`,
+    `Failed to refresh lease: no answer from etcd for lease ${id} within its TTL (${ttlSeconds} s) + ${LOSS_GRACE_MS / 1000} s grace ` +
+      '(etcd unreachable or without a leader); assuming it expired',
     ERROR_GRPC_DEADLINE_EXCEEDED,
   );
 }
@@ -123,7 +142,10 @@ interface Kept {
   /** Seconds; from the last response (initially what the subscriber said; 0 = unknown). */
   ttl: number;
   nextSendAt: number;
+  /** The local deadline: `sent + TTL` of the last answered keepalive (Infinity while the TTL is unknown). */
   expiresAt: number;
+  /** `doubt` once `expiresAt` passed without an answer: still refreshed, reported lost at `expiresAt + grace`. */
+  phase: LeasePhase;
   /** Send times of the requests on the current stream not answered yet, oldest first. */
   readonly unanswered: number[];
   readonly subs: Set<Subscriber>;
@@ -146,7 +168,9 @@ export interface KeptLease {
 type KeeperState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
 /**
- * Keeps every lease of one client alive over a single LeaseKeepAlive stream (etcd's Go client `lease.go`).
+ * Keeps every lease of one client alive over a single LeaseKeepAlive stream (etcd's Go client `lease.go`); the
+ * refresh and its verdicts mirror C++ `etcd::KeepAlive::refresh_once` (TTL 0 → `std::out_of_range`, no answer →
+ * `std::runtime_error`), minus its one-stream-for-life limitation.
  *
  * | state      | what holds                          | → next                                                   |
  * |------------|-------------------------------------|----------------------------------------------------------|
@@ -159,9 +183,26 @@ type KeeperState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
  *
  * Per lease: a keepalive is sent when it is added, a third of its TTL after each answer (at least 500 ms
  * apart), and again for every lease right after the stream reopens. Each answer moves the local deadline to
- * `sent + TTL`; the deadline keeps running while disconnected. A lease stops for good when the server answers
- * TTL ≤ 0 (LeaseExpiredError), when its deadline passes unrefreshed (KeepAliveError), or when the stream fails
- * with a non-transient status (KeepAliveError with that code).
+ * `sent + TTL`; the deadline keeps running while disconnected.
+ *
+ * | lease phase | what holds                                 | → next                                                |
+ * |-------------|--------------------------------------------|-------------------------------------------------------|
+ * | kept        | answered within its TTL                    | local deadline passes unanswered → doubt (traced)     |
+ * | doubt       | etcd may still have it; still re-sent, the | answer TTL > 0 → kept (traced: a false alarm avoided); |
+ * |             | stream reconnects / reopens as usual       | local deadline + LOSS_GRACE_MS passes → lost          |
+ * | any         |                                            | answer TTL ≤ 0, or non-transient stream error → lost  |
+ *
+ * The contract, per lease:
+ * - **Lost is reported only when etcd says so, or when the doubt is bounded out.** etcd answers a keepalive for a
+ *   lease it no longer has with TTL ≤ 0 (LeaseExpiredError, at once, in any phase); a non-transient stream
+ *   error gives KeepAliveError with its code. A lease whose local deadline passed is *not* reported at that
+ *   point (a raft leader change extends every lease on the server, so it is often still alive): the next
+ *   answer decides. Without any answer — no member reachable, or none with a leader — it is reported lost
+ *   (KeepAliveError code 4) at `sent + TTL + LOSS_GRACE_MS` (5 s) of the last answered keepalive, never later.
+ * - **Disconnects** do not stop the deadline: the stream reconnects with backoff (or reopens at once when
+ *   stalled) and re-sends every lease, which is how a lease in doubt is verified once a connection works.
+ * - **close()** (idempotent) reports nothing: it cancels the stream and the one timer and rejects pending
+ *   refreshes with ClientClosedError. With no lease left the engine is idle and holds no strong timer.
  */
 export class LeaseKeeper {
   private state: KeeperState = 'idle';
@@ -191,6 +232,10 @@ export class LeaseKeeper {
   private timerAt = Infinity;
   /** How many streams were opened so far (for tests and tracing). */
   streamsOpened = 0;
+  /** How many times a lease's local deadline passed unanswered (it went into doubt), and how many of those etcd
+   * then confirmed alive (for tests and tracing). */
+  doubts = 0;
+  confirmedAlive = 0;
 
   constructor(private readonly deps: KeeperDeps) {}
 
@@ -214,7 +259,7 @@ export class LeaseKeeper {
     const now = this.deps.now();
     let kept = this.leases.get(id);
     if (!kept) {
-      kept = { id, ttl: ttlSeconds, nextSendAt: now, expiresAt: localDeadline(now, ttlSeconds), unanswered: [], subs: new Set() };
+      kept = { id, ttl: ttlSeconds, nextSendAt: now, expiresAt: localDeadline(now, ttlSeconds), phase: 'kept', unanswered: [], subs: new Set() };
       this.leases.set(id, kept);
     }
     const sub: Subscriber = { onFinal, waiters: new Set() };
@@ -344,10 +389,16 @@ export class LeaseKeeper {
     const sentAt = kept.unanswered.shift() ?? now;
     const ttl = Number(res.TTL);
     if (ttl <= 0) {
+      if (kept.phase === 'doubt') trace('lease', `lease ${kept.id} in doubt: etcd answers it is gone`);
       this.fail(kept, new LeaseExpiredError(kept.id));
       if (this.leases.size === 0) this.goIdle();
       else this.schedule();
       return;
+    }
+    if (kept.phase === 'doubt') {
+      kept.phase = 'kept';
+      this.confirmedAlive++;
+      trace('lease', `lease ${kept.id} in doubt: etcd answers it is alive (TTL ${ttl} s), ${Math.round(now - kept.expiresAt)} ms past its local deadline; carrying on`);
     }
     kept.ttl = ttl;
     kept.expiresAt = localDeadline(sentAt, ttl);
@@ -386,13 +437,20 @@ export class LeaseKeeper {
     this.schedule();
   }
 
-  /** Timer callback: expire overdue leases, send due keepalives, reconnect when the backoff is over. */
+  /** Timer callback: put overdue leases in doubt or report them lost, send due keepalives, reconnect when due. */
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
     if (this.state === 'closed' || this.state === 'idle') return;
     const now = this.deps.now();
-    for (const kept of [...this.leases.values()]) if (now >= kept.expiresAt) this.fail(kept, expiredLocally(kept.id));
+    for (const kept of [...this.leases.values()]) {
+      if (kept.phase === 'kept' && now >= kept.expiresAt) {
+        kept.phase = 'doubt';
+        this.doubts++;
+        trace('lease', `lease ${kept.id}: no answer within its TTL (${kept.ttl} s, stream ${this.state}); in doubt, still refreshing, reported lost in ${Math.round(deadlineAt(kept) - now)} ms unless etcd answers`);
+      }
+      if (kept.phase === 'doubt' && now >= deadlineAt(kept)) this.fail(kept, unconfirmed(kept.id, kept.ttl));
+    }
     if (this.leases.size === 0) return this.goIdle();
     if (this.state === 'open' && this.stalledAt() <= now) return this.restartStalled();
     if (this.state === 'open') this.sendDue();
@@ -506,9 +564,11 @@ function keepAliveArgs(a: unknown, b: unknown, c: unknown, leaseDefault?: bigint
  *
  * - **Disconnects** (beyond C++): a transient failure or a server restart does not stop it; it reconnects
  *   with backoff and refreshes again, as long as the lease still exists.
- * - **Stops for good** when the lease is gone (server answers TTL 0: LeaseExpiredError, a RangeError like
- *   C++ `std::out_of_range`), when the connection stays down until the lease must have expired
- *   (KeepAliveError), or on a non-transient stream error (KeepAliveError with its code). The handler, if
+ * - **Stops for good** when etcd says the lease is gone (answers TTL 0: LeaseExpiredError, a RangeError like
+ *   C++ `std::out_of_range`), when no refresh is answered for the TTL plus a 5 s grace ({@link LOSS_GRACE_MS})
+ *   after the last answered one was sent (etcd unreachable or without a leader: KeepAliveError code 4), or on a
+ *   non-transient stream error (KeepAliveError with its code). Within the grace a lease whose TTL ran out
+ *   unrefreshed is kept trying, not reported: after a leader election etcd still has it. The handler, if
  *   given, is called once with that error (from a microtask; what it throws is not caught), and `Check()`
  *   rejects with it.
  * - **`Cancel()`** stops refreshing and does not revoke the lease (as C++); the handler is not called.

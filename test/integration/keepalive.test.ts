@@ -1,12 +1,13 @@
-// KeepAlive against a real etcd 3.4: refresh pacing, lease loss (revoke, long outage), Cancel, one shared stream,
-// surviving a proxy outage and an etcd restart, and closing with the client.
+// KeepAlive against a real etcd 3.4: refresh pacing, lease loss (revoke, long outage, expiry while cut off, each
+// within the documented bound), Cancel, one shared stream, surviving a proxy outage and etcd restarts (one longer
+// than the TTL: a lease in doubt that etcd confirms alive), and closing with the client.
 
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, KeepAlive, KeepAliveError, LeaseExpiredError } from '../../src/index';
-import { leaseKeeper } from '../../src/keepalive';
+import { LOSS_GRACE_MS, leaseKeeper } from '../../src/keepalive';
 import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, ok } from './util';
@@ -181,17 +182,25 @@ test('survives a 1 s outage through a proxy; the lease is refreshed again afterw
   }
 });
 
-test('an outage longer than the TTL stops it with KeepAliveError (or LeaseExpiredError) to the handler', async () => {
+test('etcd unreachable for good: KeepAliveError (code 4) to the handler within TTL + grace of the last refresh, not before', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
   const pc = new Client(proxy.url);
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 2);
-    await ka.Check();
-    proxy.cut();
-    const err = await within(rec.firstCall, 6000, 'handler during a long outage');
+    const checkedAt = Date.now();
+    await ka.Check(); // a refresh sent at or after checkedAt was answered
+    proxy.cut(); // every connection reset, new ones refused: no member can be reached
+    const cutAt = Date.now();
+    const bound = 2000 + LOSS_GRACE_MS; // the last answered refresh was sent before the cut
+    const err = await within(rec.firstCall, bound + 1000, 'handler during a long outage');
+    const reportedAt = Date.now();
     proxy.restore();
-    assert.ok(err instanceof KeepAliveError || err instanceof LeaseExpiredError, `got ${err}`);
+    assert.instance(err, KeepAliveError);
+    assert.is((err as KeepAliveError).code, 4);
+    assert.match(err.message, /within its TTL \(2 s\) \+ 5 s grace/);
+    assert.ok(reportedAt - cutAt <= bound + 300, `reported ${reportedAt - cutAt} ms after the cut (bound ${bound} ms)`);
+    assert.ok(reportedAt - checkedAt >= bound - 50, `reported ${reportedAt - checkedAt} ms after the last known refresh: before the grace ended`);
     assert.is(await ka.closed(), err);
     const checked = await ka.Check().then(
       () => undefined,
@@ -202,6 +211,62 @@ test('an outage longer than the TTL stops it with KeepAliveError (or LeaseExpire
   } finally {
     await pc.close();
     await proxy.close();
+  }
+});
+
+test('a lease that really expired while the client was cut off: LeaseExpiredError once etcd is reachable again, within the bound', async () => {
+  const proxy: Proxy = await startProxy(cluster.endpoint);
+  const pc = new Client(proxy.url);
+  try {
+    const rec = recorder();
+    const ka = await KeepAlive.create(pc, rec.handler, 2);
+    const id = ka.Lease();
+    await ka.Check();
+    const keeper = leaseKeeper(pc.conn);
+    const doubtsBefore = keeper.doubts;
+    proxy.cut();
+    const cutAt = Date.now();
+    // etcd (reached directly) expires the lease: it is gone on the server, the cut-off client cannot know yet
+    await eventually(async () => (await remainingTtl(client, id)) === -1, 6000, 'etcd to expire the lease');
+    await eventually(() => keeper.doubts > doubtsBefore, 3000, 'the local deadline to pass (lease in doubt)');
+    assert.is(rec.calls.length, 0, 'in doubt, not reported yet');
+    proxy.restore();
+    const err = await within(rec.firstCall, 2000 + LOSS_GRACE_MS, 'handler once etcd is reachable again');
+    const took = Date.now() - cutAt;
+    assert.instance(err, LeaseExpiredError, `etcd's verdict, not the local bound: got ${err}`);
+    assert.ok(took <= 2000 + LOSS_GRACE_MS, `reported ${took} ms after the cut`);
+    assert.is(keeper.confirmedAlive, 0);
+    assert.is(await ka.closed(), err);
+    assert.is(rec.calls.length, 1);
+  } finally {
+    await pc.close();
+    await proxy.close();
+  }
+});
+
+test('etcd down for longer than the TTL (3 s lease, 3.5 s outage): in doubt, then confirmed alive by etcd, no loss reported', async () => {
+  // etcd keeps leases across a restart and extends them all when its leader takes over, so the lease is alive
+  // although no refresh was answered within its TTL.
+  const rec = recorder();
+  const ka = await KeepAlive.create(client, rec.handler, 3);
+  const id = ka.Lease();
+  await ka.Check();
+  const keeper = leaseKeeper(client.conn);
+  const before = { doubts: keeper.doubts, confirmed: keeper.confirmedAlive };
+  const member = cluster.members[0]!;
+  try {
+    await member.stop();
+    await new Promise((r) => setTimeout(r, 3500)); // the outage itself: longer than the TTL
+    await member.start();
+    await eventually(() => keeper.confirmedAlive > before.confirmed, LOSS_GRACE_MS, 'etcd to confirm the lease in doubt alive');
+    assert.ok(keeper.doubts > before.doubts, 'the local deadline passed during the outage');
+    await ka.Check();
+    assert.ok((await remainingTtl(client, id)) > 0, 'etcd still has the lease');
+    assert.is(rec.calls.length, 0, `loss reported: ${rec.calls.map((e) => e.message).join('; ')}`);
+  } finally {
+    if (!member.isRunning) await member.start();
+    ka.Cancel();
+    await client.leaserevoke(id);
   }
 });
 

@@ -1,11 +1,12 @@
 // The keepalive engine without sockets: a fake clock and a fake LeaseKeepAlive stream drive LeaseKeeper through
-// its states (scheduling at a third of the TTL, local deadlines, TTL 0, reconnects, idle, close).
+// its states (scheduling at a third of the TTL, local deadlines and the doubt after them, TTL 0, reconnects, idle,
+// close).
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { ClientClosedError, GrpcStatusError, KeepAliveError, LeaseExpiredError } from '../../src/errors';
-import { LeaseKeeper, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/keepalive';
+import { LOSS_GRACE_MS, LeaseKeeper, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/keepalive';
 import type { StreamCall, StreamHandlers } from '../../src/transport/transport';
 
 interface Timer {
@@ -122,14 +123,22 @@ rules('local deadline counts from the send time; TTL 0 means none yet', () => {
 
 rules('next wake is the earliest send, deadline or reconnect', () => {
   const leases = [
-    { nextSendAt: 300, expiresAt: 900 },
-    { nextSendAt: 500, expiresAt: 200 },
+    { nextSendAt: 300, expiresAt: 900, phase: 'kept' as const },
+    { nextSendAt: 500, expiresAt: 200, phase: 'kept' as const },
   ];
   assert.is(nextWakeAt(leases, true, undefined), 200);
-  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900 }], true, undefined), 300);
-  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900 }], false, undefined), 900, 'not sending: only deadlines');
-  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900 }], false, 50), 50);
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], true, undefined), 300);
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], false, undefined), 900, 'not sending: only deadlines');
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], false, 50), 50);
+  assert.is(nextWakeAt([{ nextSendAt: 99_000, expiresAt: 900, phase: 'doubt' }], true, undefined), 900 + LOSS_GRACE_MS, 'in doubt: the end of the grace');
   assert.is(nextWakeAt([], true, undefined), Infinity);
+});
+
+rules('a lease in doubt is reported lost a fixed 5 s grace after its local deadline', () => {
+  assert.is(LOSS_GRACE_MS, 5000);
+  assert.is(deadlineAt({ expiresAt: 3000, phase: 'kept' }), 3000);
+  assert.is(deadlineAt({ expiresAt: 3000, phase: 'doubt' }), 8000);
+  assert.is(deadlineAt({ expiresAt: Infinity, phase: 'kept' }), Infinity);
 });
 
 rules.run();
@@ -180,32 +189,48 @@ engine('TTL 0 answer: LeaseExpiredError to that lease only, others kept', async 
   assert.is(keeper.currentState, 'open');
 });
 
-engine('no answer until the TTL runs out: KeepAliveError at send time + TTL, then idle', async () => {
+engine('no answer at all: in doubt at send time + TTL, KeepAliveError (code 4) once the grace is over, then idle', async () => {
   const { world, keeper, failures, add } = setup();
   add(9n, 2);
   await world.advance(1999);
-  assert.is(failures.length, 0);
+  assert.is(keeper.doubts, 0);
   // re-sent while unanswered (each unanswered half second reopens the stream: see the stall test below)
   assert.ok(world.streams.reduce((n, st) => n + st.sent.length, 0) >= 3, 'kept re-sending while unanswered');
-  await world.advance(1);
+  await world.advance(1); // t = 2000: the local deadline
+  assert.is(keeper.doubts, 1, 'in doubt from the local deadline');
+  assert.is(failures.length, 0, 'not reported at the local deadline');
+  const sentBefore = world.streams.reduce((n, st) => n + st.sent.length, 0);
+  await world.advance(LOSS_GRACE_MS - 1); // t = 6999
+  assert.is(failures.length, 0);
+  assert.ok(world.streams.reduce((n, st) => n + st.sent.length, 0) > sentBefore, 'still trying etcd while in doubt');
+  await world.advance(1); // t = 7000 = TTL + grace
   assert.is(failures.length, 1);
   assert.instance(failures[0]!.err, KeepAliveError);
-  assert.match(failures[0]!.err.message, /lease 9 expired before it could be refreshed/);
+  assert.is((failures[0]!.err as KeepAliveError).code, 4);
+  assert.is(
+    failures[0]!.err.message,
+    'Failed to refresh lease: no answer from etcd for lease 9 within its TTL (2 s) + 5 s grace (etcd unreachable or without a leader); assuming it expired',
+  );
+  assert.is(keeper.confirmedAlive, 0);
   assert.is(keeper.currentState, 'idle');
   assert.ok(world.stream.ended, 'stream half-closed when the last lease went');
   assert.is(world.strongTimers, 0, 'no timer holds the process once idle');
 });
 
 engine('the deadline counts from when the answered request was sent', async () => {
-  const { world, failures, add } = setup();
+  const { world, keeper, failures, add } = setup();
   add(4n, 3); // sent at t=0
   await world.advance(400);
   world.stream.answer(4n, 3); // answered at t=400: server renewed after t=0, so expiry ≥ 3000, maybe < 3400
   world.stream.handlers.onClose(new GrpcStatusError(14, 'gone')); // keep it disconnected from now on
   world.openError = new GrpcStatusError(14, 'connection refused');
   await world.advance(2599); // t = 2999
+  assert.is(keeper.doubts, 0);
+  await world.advance(1); // t = 3000: in doubt (not 3400)
+  assert.is(keeper.doubts, 1);
+  await world.advance(LOSS_GRACE_MS - 1);
   assert.is(failures.length, 0);
-  await world.advance(1); // t = 3000
+  await world.advance(1); // t = 8000: unreachable for TTL + grace
   assert.is(failures.length, 1);
   assert.instance(failures[0]!.err, KeepAliveError);
 });
@@ -229,6 +254,10 @@ engine('transient stream error: reconnects after backoff and re-sends every leas
   assert.is(failures.length, 0);
   // The server never answers on the new stream: deadlines from the last answers (sent at t=0) still hold.
   await world.advance(6000 - world.now - 1);
+  assert.is(keeper.doubts, 0);
+  await world.advance(1);
+  assert.is(keeper.doubts, 2);
+  await world.advance(LOSS_GRACE_MS - 1);
   assert.is(failures.length, 0);
   await world.advance(1);
   assert.is(failures.length, 2);
@@ -424,6 +453,89 @@ engine('a keepalive unanswered for a sixth of the TTL (at least 500 ms) reopens 
   }
   assert.is(world.streams.length, 2, 'an answering stream is kept');
   assert.is(world.stream.sent.length, 4);
+});
+
+// ---- the doubt after a local deadline (a leader election extends leases on the server) ----------------------
+
+/** A 3 s lease answered at t = 0, then etcd unreachable from t = 500 (as while a new leader is elected). */
+async function leaseCutOff() {
+  const env = setup();
+  const { world, add } = env;
+  const kept = add(3n, 3);
+  await world.advance(0);
+  world.stream.answer(3n, 3); // local deadline 3000
+  world.now = 500;
+  world.openError = new GrpcStatusError(14, 'etcdserver: no leader');
+  world.stream.handlers.onClose(new GrpcStatusError(14, 'etcdserver: no leader'));
+  await world.advance(2500); // t = 3000
+  assert.is(env.keeper.doubts, 1, 'in doubt at the local deadline');
+  assert.is(env.failures.length, 0);
+  return { ...env, kept };
+}
+
+engine('in doubt, etcd answering TTL > 0 clears it silently; the lease is kept and can go into doubt again later', async () => {
+  const { world, keeper, failures } = await leaseCutOff();
+  await world.advance(1500); // t = 4500: the new leader is up
+  world.openError = undefined;
+  await world.advance(1000); // the backoff runs out: reconnect, every lease re-sent
+  assert.is(keeper.currentState, 'open');
+  assert.equal(world.stream.sent, [3n], 'verification: the lease is re-sent on the new stream');
+  const answeredAt = world.now;
+  world.stream.answer(3n, 3);
+  assert.is(keeper.confirmedAlive, 1);
+  assert.is(failures.length, 0);
+  // From now on etcd answers nothing again: the old give-up time (8000) passes without a report, since the
+  // confirmation gave the lease a fresh deadline (3 s after the confirmed request) and, past it, a fresh grace.
+  await world.advance(LOSS_GRACE_MS);
+  assert.is(failures.length, 0, 'confirmed alive: not reported at the old give-up time');
+  assert.is(keeper.doubts, 2, 'unanswered again since: a new doubt from the new deadline');
+  await world.advance(answeredAt + 3000 + LOSS_GRACE_MS - world.now);
+  assert.is(failures.length, 1);
+  assert.instance(failures[0]!.err, KeepAliveError);
+});
+
+engine('in doubt, etcd answering TTL 0 reports LeaseExpiredError at once, before the grace ends', async () => {
+  const { world, keeper, failures } = await leaseCutOff();
+  world.openError = undefined;
+  await world.advance(1000); // t ≈ 4000: reconnected
+  assert.is(keeper.currentState, 'open');
+  world.stream.answer(3n, 0);
+  assert.is(failures.length, 1);
+  assert.instance(failures[0]!.err, LeaseExpiredError);
+  assert.ok(world.now < 3000 + LOSS_GRACE_MS);
+  assert.is(keeper.confirmedAlive, 0);
+  assert.is(keeper.currentState, 'idle');
+  assert.is(world.strongTimers, 0);
+});
+
+engine('in doubt, Check()-style refreshOnce resolves on the confirming answer', async () => {
+  const { world, keeper, failures, kept } = await leaseCutOff();
+  const p = kept.refreshOnce(5000);
+  world.openError = undefined;
+  await world.advance(1000);
+  world.stream.answer(3n, 3);
+  assert.is(await p, 3);
+  assert.is(keeper.confirmedAlive, 1);
+  assert.is(failures.length, 0);
+});
+
+engine('close() while in doubt reports nothing and leaves no timer; a second close() is a no-op', async () => {
+  const { world, keeper, failures } = await leaseCutOff();
+  keeper.close();
+  keeper.close();
+  assert.is(keeper.currentState, 'closed');
+  assert.is(world.strongTimers, 0);
+  await world.advance(60_000);
+  assert.is(failures.length, 0);
+});
+
+engine('a lease removed while in doubt is forgotten: no report, engine idle', async () => {
+  const { world, keeper, failures, kept } = await leaseCutOff();
+  kept.remove();
+  assert.is(keeper.currentState, 'idle');
+  assert.is(world.strongTimers, 0);
+  await world.advance(60_000);
+  assert.is(failures.length, 0);
 });
 
 engine.run();
