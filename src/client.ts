@@ -54,6 +54,14 @@ export interface ClientOptions {
   /** Default per-call timeout in ms (0 = none), as `set_grpc_timeout`. */
   timeoutMs?: number;
   /**
+   * How long a kept-alive lease may go unanswered past its TTL before its KeepAlive reports it lost, in ms
+   * (default 0). At 0 a lease is reported lost as soon as etcd could have expired it — what a lock or leader
+   * holder needs. A grace (5000 suits 3 s leases) avoids false alarms across a raft leader election, when etcd
+   * extends every lease but answers no keepalive for a moment: the lease is kept trying and reported lost
+   * only if etcd says it is gone or nothing answers within the grace. Suits registrations (Registry).
+   */
+  keepAliveGraceMs?: number;
+  /**
    * Raw grpc-js channel options, merged over ours. The http2 transport honours the ones that apply to it:
    * `grpc.keepalive_time_ms` (at least 5000), `grpc.keepalive_timeout_ms`, `grpc.initial_reconnect_backoff_ms`,
    * `grpc.max_reconnect_backoff_ms`, `grpc.default_authority`, `grpc.ssl_target_name_override`.
@@ -225,6 +233,7 @@ export class Client {
       channelOptions: checkGrpcOptions(o.grpcOptions),
     };
     const hasUser = o.username !== undefined && o.username !== '' && o.password !== undefined && o.password !== '';
+    const keepAliveGraceMs = o.keepAliveGraceMs === undefined ? 0 : toNonNegativeInt('keepAliveGraceMs', o.keepAliveGraceMs);
     const transport = createTransport(o.transport, config);
     this.conn = new Connection(
       transport,
@@ -236,6 +245,7 @@ export class Client {
           }
         : undefined,
     );
+    this.conn.keepAliveGraceMs = keepAliveGraceMs;
     if (o.timeoutMs !== undefined) this.set_grpc_timeout(o.timeoutMs);
   }
 

@@ -33,6 +33,8 @@ const DEADLINE_SLACK_MS = 20;
 export class Connection {
   /** Per-call deadline in ms; 0 = none (C++ `set_grpc_timeout`). */
   timeoutMs = 0;
+  /** How long a kept-alive lease may stay unanswered past its TTL before it is reported lost (ClientOptions). */
+  keepAliveGraceMs = 0;
   private closing: Promise<void> | undefined;
   private readonly resources = new Set<Closeable>();
   private readonly closeController = new AbortController();

@@ -59,12 +59,14 @@ export function localDeadline(sentAt: number, ttlSeconds: number): number {
 }
 
 /**
- * How long past its local deadline a lease stays *in doubt* — still refreshed, not reported — before it is
- * reported lost without an answer from etcd. A lease whose deadline passes is not necessarily gone: a new raft
- * leader extends every lease when it takes over (by the election timeout, etcd's default 1 s), and with no
- * leader at all etcd cannot expire leases either. 5 s covers an election (1–2.5 s with etcd's defaults) plus a
- * reconnect to another member, even for a 3 s lease; it is also the most a lease that really expired while the
- * client was cut off is reported late.
+ * The grace a client opts into with `keepAliveGraceMs` (ClientOptions) — the default is 0: a lease is reported
+ * lost the moment its local deadline passes, as C++ and Go report it, which is what a lock or leader holder
+ * needs (act as if the lease is gone before etcd can have expired it). With a grace, a lease whose deadline
+ * passes is put *in doubt* — still refreshed, not reported — and reported lost only when etcd says so or when
+ * the grace ends without any answer. A passed deadline often is a false alarm: a new raft leader extends every
+ * lease when it takes over, and with no leader etcd cannot expire leases either. 5 s covers an election
+ * (1–2.5 s with etcd's defaults) plus a reconnect, even for a 3 s lease; it is also how late a lease that
+ * really expired while the client was cut off may then be reported.
  */
 export const LOSS_GRACE_MS = 5000;
 
@@ -72,8 +74,8 @@ export const LOSS_GRACE_MS = 5000;
 export type LeasePhase = 'kept' | 'doubt';
 
 /** When the engine must next act on a lease's deadline: enter doubt (kept), or report it lost (doubt). */
-export function deadlineAt(l: { expiresAt: number; phase: LeasePhase }): number {
-  return l.phase === 'kept' ? l.expiresAt : l.expiresAt + LOSS_GRACE_MS;
+export function deadlineAt(l: { expiresAt: number; phase: LeasePhase }, graceMs: number): number {
+  return l.phase === 'kept' ? l.expiresAt : l.expiresAt + graceMs;
 }
 
 /** The engine's next wake-up: the earliest send, deadline or reconnect still ahead (Infinity: none). */
@@ -81,10 +83,11 @@ export function nextWakeAt(
   leases: Iterable<{ nextSendAt: number; expiresAt: number; phase: LeasePhase }>,
   sending: boolean,
   reconnectAt: number | undefined,
+  graceMs: number,
 ): number {
   let at = reconnectAt ?? Infinity;
   for (const l of leases) {
-    at = Math.min(at, deadlineAt(l));
+    at = Math.min(at, deadlineAt(l, graceMs));
     if (sending) at = Math.min(at, l.nextSendAt);
   }
   return at;
@@ -95,11 +98,11 @@ function refreshFailure(id: bigint, code: number, message: string): KeepAliveErr
   return new KeepAliveError(id, `Failed to refresh lease: error code: ${code}, message: ${message}`, code);
 }
 
-function unconfirmed(id: bigint, ttlSeconds: number): KeepAliveError {
+function unconfirmed(id: bigint, ttlSeconds: number, graceMs: number): KeepAliveError {
+  const within = graceMs > 0 ? `its TTL (${ttlSeconds} s) + ${graceMs / 1000} s grace` : `its TTL (${ttlSeconds} s)`;
   return new KeepAliveError(
     id,
-    `Failed to refresh lease: no answer from etcd for lease ${id} within its TTL (${ttlSeconds} s) + ${LOSS_GRACE_MS / 1000} s grace ` +
-      '(etcd unreachable or without a leader); assuming it expired',
+    `Failed to refresh lease: no answer from etcd for lease ${id} within ${within} (etcd unreachable or without a leader); assuming it expired`,
     ERROR_GRPC_DEADLINE_EXCEEDED,
   );
 }
@@ -122,6 +125,8 @@ export interface KeeperDeps {
   backoff(attempt: number): number;
   /** Called when the server rejected the auth token; the next open should authenticate again. */
   renewToken?(): void;
+  /** How long a lease stays in doubt past its local deadline before it is reported lost (default 0: none). */
+  lossGraceMs?: number;
 }
 
 /** One subscriber of a lease (a KeepAlive). */
@@ -189,16 +194,16 @@ type KeeperState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
  * |-------------|--------------------------------------------|-------------------------------------------------------|
  * | kept        | answered within its TTL                    | local deadline passes unanswered → doubt (traced)     |
  * | doubt       | etcd may still have it; still re-sent, the | answer TTL > 0 → kept (traced: a false alarm avoided); |
- * |             | stream reconnects / reopens as usual       | local deadline + LOSS_GRACE_MS passes → lost          |
+ * |             | stream reconnects / reopens as usual       | local deadline + grace passes → lost (grace 0: at once) |
  * | any         |                                            | answer TTL ≤ 0, or non-transient stream error → lost  |
  *
  * The contract, per lease:
- * - **Lost is reported only when etcd says so, or when the doubt is bounded out.** etcd answers a keepalive for a
- *   lease it no longer has with TTL ≤ 0 (LeaseExpiredError, at once, in any phase); a non-transient stream
- *   error gives KeepAliveError with its code. A lease whose local deadline passed is *not* reported at that
- *   point (a raft leader change extends every lease on the server, so it is often still alive): the next
- *   answer decides. Without any answer — no member reachable, or none with a leader — it is reported lost
- *   (KeepAliveError code 4) at `sent + TTL + LOSS_GRACE_MS` (5 s) of the last answered keepalive, never later.
+ * - **Lost is reported when etcd says so, or when the local deadline (plus the grace) passes.** etcd answers a
+ *   keepalive for a lease it no longer has with TTL ≤ 0 (LeaseExpiredError, at once, in any phase); a
+ *   non-transient stream error gives KeepAliveError with its code. Without an answer — no member reachable, or
+ *   none with a leader — it is reported lost (KeepAliveError code 4) at `sent + TTL` of the last answered
+ *   keepalive (never later than etcd could expire it), or, with a grace (`keepAliveGraceMs`, see
+ *   LOSS_GRACE_MS), at `sent + TTL + grace`, unless an answer in between settles the doubt.
  * - **Disconnects** do not stop the deadline: the stream reconnects with backoff (or reopens at once when
  *   stalled) and re-sends every lease, which is how a lease in doubt is verified once a connection works.
  * - **close()** (idempotent) reports nothing: it cancels the stream and the one timer and rejects pending
@@ -237,7 +242,11 @@ export class LeaseKeeper {
   doubts = 0;
   confirmedAlive = 0;
 
-  constructor(private readonly deps: KeeperDeps) {}
+  private readonly graceMs: number;
+
+  constructor(private readonly deps: KeeperDeps) {
+    this.graceMs = deps.lossGraceMs ?? 0;
+  }
 
   /** The current state (for tests and tracing). */
   get currentState(): KeeperState {
@@ -447,9 +456,9 @@ export class LeaseKeeper {
       if (kept.phase === 'kept' && now >= kept.expiresAt) {
         kept.phase = 'doubt';
         this.doubts++;
-        trace('lease', `lease ${kept.id}: no answer within its TTL (${kept.ttl} s, stream ${this.state}); in doubt, still refreshing, reported lost in ${Math.round(deadlineAt(kept) - now)} ms unless etcd answers`);
+        trace('lease', `lease ${kept.id}: no answer within its TTL (${kept.ttl} s, stream ${this.state}); in doubt, still refreshing, reported lost in ${Math.round(deadlineAt(kept, this.graceMs) - now)} ms unless etcd answers`);
       }
-      if (kept.phase === 'doubt' && now >= deadlineAt(kept)) this.fail(kept, unconfirmed(kept.id, kept.ttl));
+      if (kept.phase === 'doubt' && now >= deadlineAt(kept, this.graceMs)) this.fail(kept, unconfirmed(kept.id, kept.ttl, this.graceMs));
     }
     if (this.leases.size === 0) return this.goIdle();
     if (this.state === 'open' && this.stalledAt() <= now) return this.restartStalled();
@@ -483,7 +492,7 @@ export class LeaseKeeper {
   /** Sets the one timer to the earliest next action. */
   private schedule(): void {
     if (this.state === 'closed' || this.state === 'idle') return this.clearTimer();
-    let at = nextWakeAt(this.leases.values(), this.state === 'open', this.state === 'backoff' ? this.reconnectAt : undefined);
+    let at = nextWakeAt(this.leases.values(), this.state === 'open', this.state === 'backoff' ? this.reconnectAt : undefined, this.graceMs);
     if (this.state === 'open') at = Math.min(at, this.stalledAt());
     if (at === this.timerAt && this.timer !== undefined) return;
     this.clearTimer();
@@ -518,6 +527,7 @@ export function leaseKeeper(conn: Connection): LeaseKeeper {
       },
       clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
       backoff: backoffMs,
+      lossGraceMs: conn.keepAliveGraceMs,
       renewToken: () => conn.auth?.invalidate(undefined),
     });
     keepers.set(conn, (keeper = k));
@@ -565,10 +575,11 @@ function keepAliveArgs(a: unknown, b: unknown, c: unknown, leaseDefault?: bigint
  * - **Disconnects** (beyond C++): a transient failure or a server restart does not stop it; it reconnects
  *   with backoff and refreshes again, as long as the lease still exists.
  * - **Stops for good** when etcd says the lease is gone (answers TTL 0: LeaseExpiredError, a RangeError like
- *   C++ `std::out_of_range`), when no refresh is answered for the TTL plus a 5 s grace ({@link LOSS_GRACE_MS})
- *   after the last answered one was sent (etcd unreachable or without a leader: KeepAliveError code 4), or on a
- *   non-transient stream error (KeepAliveError with its code). Within the grace a lease whose TTL ran out
- *   unrefreshed is kept trying, not reported: after a leader election etcd still has it. The handler, if
+ *   C++ `std::out_of_range`), when no refresh is answered within the TTL after the last answered one was sent
+ *   (etcd unreachable or without a leader: KeepAliveError code 4) — by default at once, before etcd could have
+ *   expired it, as a lock or leader holder needs; with the client option `keepAliveGraceMs` (e.g.
+ *   {@link LOSS_GRACE_MS}) only after that grace without an answer, since after a leader election etcd usually
+ *   still has the lease — or on a non-transient stream error (KeepAliveError with its code). The handler, if
  *   given, is called once with that error (from a microtask; what it throws is not caught), and `Check()`
  *   rejects with it.
  * - **`Cancel()`** stops refreshing and does not revoke the lease (as C++); the handler is not called.

@@ -73,12 +73,13 @@ async function hasLeader(member: EtcdMember): Promise<boolean> {
  * A client, a lease kept alive (3 s unless said) and a prefix Watcher recording revisions: what each fault must
  * not break. `first` lists that member's endpoint first, so the client's first streams usually start there.
  */
-async function workload(cluster: EtcdCluster, topic: string, opts: { ttl?: number; first?: EtcdMember } = {}) {
+async function workload(cluster: EtcdCluster, topic: string, opts: { ttl?: number; first?: EtcdMember; graceMs?: number } = {}) {
   const prefix = uniquePrefix(topic);
   const first = opts.first;
+  const options = { keepAliveGraceMs: opts.graceMs ?? 0 };
   const client = first
-    ? new Client([first, ...cluster.members.filter((m) => m !== first)].map((m) => m.clientUrl).join(','))
-    : new Client(cluster.endpoint);
+    ? new Client([first, ...cluster.members.filter((m) => m !== first)].map((m) => m.clientUrl).join(','), options)
+    : new Client(cluster.endpoint, options);
   const ka: KeepAlive = await client.leasekeepalive(opts.ttl ?? 3);
   let kaEnded: Error | 'cancelled' | undefined;
   void ka.closed().then((e) => (kaEnded = e ?? 'cancelled'));
@@ -259,8 +260,9 @@ test.after(async (ctx) => {
 test('killing the leader: puts, gets, the watcher and a 3 s lease keep working', async ({ cluster }) => {
   // Refreshes need a leader, and the election after a leader dies takes 1-2.5 s here, on top of the fail-over,
   // so a 3 s lease's local deadline may pass unrefreshed: the lease is then in doubt, not lost, until etcd (whose
-  // new leader extended every lease) answers. assertSurvived: no loss reported, etcd still has the lease.
-  const w = await workload(cluster, 'kill-leader', { ttl: 3 });
+  // new leader extended every lease) answers — with the client option keepAliveGraceMs (without it the lease is
+  // reported lost at its deadline, as a lock holder needs). assertSurvived: no loss reported, etcd still has it.
+  const w = await workload(cluster, 'kill-leader', { ttl: 3, graceMs: LOSS_GRACE_MS });
   try {
     const leader = await cluster.leader();
     await leader.kill();
@@ -309,7 +311,7 @@ test('killing the leader: a registration (3 s lease) stays registered and discov
 test('killing the leader with no quorum for longer than the TTL: the 3 s lease is in doubt, then confirmed alive, never lost', async ({ cluster }) => {
   // Without a leader etcd cannot expire leases, and the next leader extends them all: the lease's local deadline
   // passes (deterministically: the other follower is paused until it has), yet etcd still has the lease.
-  const client = new Client(cluster.endpoint);
+  const client = new Client(cluster.endpoint, { keepAliveGraceMs: LOSS_GRACE_MS });
   const lost: Error[] = [];
   let ka: KeepAlive | undefined;
   try {
@@ -394,7 +396,7 @@ test('pausing a follower that carries the keepalive stream (SIGSTOP): the 3 s le
 });
 
 test('pausing the leader (SIGSTOP): a new leader is elected, the lease and the watcher survive', async ({ cluster }) => {
-  const w = await workload(cluster, 'pause-leader', { ttl: 3 }); // an election first: see 'killing the leader'
+  const w = await workload(cluster, 'pause-leader', { ttl: 3, graceMs: LOSS_GRACE_MS }); // an election first: see 'killing the leader'
   try {
     const leader = await cluster.leader();
     leader.pause();

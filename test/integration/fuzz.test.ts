@@ -773,7 +773,7 @@ function generate(seed: number, n: number, endpoint: string, pools: Pools): Op[]
       1,
       () => {
         const url = g.pick<unknown>(['', 'http://', 'http://127.0.0.1:1', '127.0.0.1', 'ftp://x:1', 'http://[::1', 'http://a:b', 'http://a:99999', ',', g.text(8), endpoint, g.hostile()]);
-        const second = g.pick<unknown>([undefined, 'round_robin', 'pick_first', 'random', { loadBalancer: 'x' }, { timeoutMs: -1 }, { ca: 'not a pem' }, { cert: 'c' }, { username: 'u' }, { grpcOptions: { 'grpc.keepalive_time_ms': 'x' } }, { grpcOptions: { 'grpc.service_config': '{bad' } }, { transport: 'x' }, g.hostile()]);
+        const second = g.pick<unknown>([undefined, 'round_robin', 'pick_first', 'random', { loadBalancer: 'x' }, { timeoutMs: -1 }, { keepAliveGraceMs: -5 }, { keepAliveGraceMs: '5000' }, { keepAliveGraceMs: 5000 }, { ca: 'not a pem' }, { cert: 'c' }, { username: 'u' }, { grpcOptions: { 'grpc.keepalive_time_ms': 'x' } }, { grpcOptions: { 'grpc.service_config': '{bad' } }, { transport: 'x' }, g.hostile()]);
         return {
           label: `new Client(${show(url)}, ${show(second)})`,
           async run(env) {

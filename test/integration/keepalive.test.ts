@@ -182,9 +182,32 @@ test('survives a 1 s outage through a proxy; the lease is refreshed again afterw
   }
 });
 
-test('etcd unreachable for good: KeepAliveError (code 4) to the handler within TTL + grace of the last refresh, not before', async () => {
+test('etcd unreachable (default, no grace): KeepAliveError (code 4) at the lease\'s local deadline, before etcd could expire it', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
   const pc = new Client(proxy.url);
+  try {
+    const rec = recorder();
+    const ka = await KeepAlive.create(pc, rec.handler, 2);
+    await ka.Check();
+    proxy.cut();
+    const cutAt = Date.now();
+    const err = await within(rec.firstCall, 3000, 'handler at the local deadline');
+    const took = Date.now() - cutAt;
+    proxy.restore();
+    assert.instance(err, KeepAliveError);
+    assert.is((err as KeepAliveError).code, 4);
+    assert.match(err.message, /within its TTL \(2 s\) \(etcd unreachable/);
+    assert.ok(took <= 2300, `reported ${took} ms after the cut: no later than the TTL from the last answered refresh`);
+    assert.is(await ka.closed(), err);
+  } finally {
+    await pc.close();
+    await proxy.close();
+  }
+});
+
+test('with a grace: etcd unreachable for good: KeepAliveError (code 4) to the handler within TTL + grace of the last refresh, not before', async () => {
+  const proxy: Proxy = await startProxy(cluster.endpoint);
+  const pc = new Client(proxy.url, { keepAliveGraceMs: LOSS_GRACE_MS });
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 2);
@@ -214,9 +237,9 @@ test('etcd unreachable for good: KeepAliveError (code 4) to the handler within T
   }
 });
 
-test('a lease that really expired while the client was cut off: LeaseExpiredError once etcd is reachable again, within the bound', async () => {
+test('with a grace: a lease that really expired while the client was cut off: LeaseExpiredError once etcd is reachable again, within the bound', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url);
+  const pc = new Client(proxy.url, { keepAliveGraceMs: LOSS_GRACE_MS });
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 2);
@@ -244,14 +267,15 @@ test('a lease that really expired while the client was cut off: LeaseExpiredErro
   }
 });
 
-test('etcd down for longer than the TTL (3 s lease, 3.5 s outage): in doubt, then confirmed alive by etcd, no loss reported', async () => {
+test('with a grace: etcd down for longer than the TTL (3 s lease, 3.5 s outage): in doubt, then confirmed alive by etcd, no loss reported', async () => {
   // etcd keeps leases across a restart and extends them all when its leader takes over, so the lease is alive
   // although no refresh was answered within its TTL.
+  const gc = new Client(cluster.endpoint, { keepAliveGraceMs: LOSS_GRACE_MS });
   const rec = recorder();
-  const ka = await KeepAlive.create(client, rec.handler, 3);
+  const ka = await KeepAlive.create(gc, rec.handler, 3);
   const id = ka.Lease();
   await ka.Check();
-  const keeper = leaseKeeper(client.conn);
+  const keeper = leaseKeeper(gc.conn);
   const before = { doubts: keeper.doubts, confirmed: keeper.confirmedAlive };
   const member = cluster.members[0]!;
   try {
@@ -267,6 +291,7 @@ test('etcd down for longer than the TTL (3 s lease, 3.5 s outage): in doubt, the
     if (!member.isRunning) await member.start();
     ka.Cancel();
     await client.leaserevoke(id);
+    await gc.close();
   }
 });
 
@@ -286,6 +311,12 @@ test('survives an etcd restart with a 5 s lease', async () => {
   assert.is(rec.calls.length, 0);
   ka.Cancel();
   ok(await client.leaserevoke(id));
+});
+
+test('keepAliveGraceMs is checked when the client is made: a clear error names it', () => {
+  assert.throws(() => new Client(cluster.endpoint, { keepAliveGraceMs: -1 }), (e: Error) => e instanceof RangeError && /keepAliveGraceMs/.test(e.message));
+  assert.throws(() => new Client(cluster.endpoint, { keepAliveGraceMs: '5000' as unknown as number }), (e: Error) => e instanceof TypeError && /keepAliveGraceMs/.test(e.message));
+  assert.throws(() => new Client(cluster.endpoint, { keepAliveGraceMs: 1.5 }), (e: Error) => e instanceof RangeError && /keepAliveGraceMs/.test(e.message));
 });
 
 test('the URL form owns its client; argument checks throw synchronously', async () => {

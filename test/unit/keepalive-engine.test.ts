@@ -37,6 +37,10 @@ class FakeStream implements StreamCall<LeaseKeepAliveRequest> {
 
 /** A fake world: clock, timers and streams. */
 class World {
+  /** The engine's grace: these tests exercise the doubt phase (a client with keepAliveGraceMs); 0 is tested apart. */
+  constructor(graceMs = LOSS_GRACE_MS) {
+    this.deps.lossGraceMs = graceMs;
+  }
   now = 0;
   private seq = 0;
   timers: Timer[] = [];
@@ -97,8 +101,8 @@ class World {
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
-function setup() {
-  const world = new World();
+function setup(graceMs = LOSS_GRACE_MS) {
+  const world = new World(graceMs);
   const keeper = new LeaseKeeper(world.deps);
   const failures: { id: bigint; err: Error }[] = [];
   const add = (id: bigint, ttl: number) => keeper.add(id, ttl, (err) => failures.push({ id, err }));
@@ -126,19 +130,21 @@ rules('next wake is the earliest send, deadline or reconnect', () => {
     { nextSendAt: 300, expiresAt: 900, phase: 'kept' as const },
     { nextSendAt: 500, expiresAt: 200, phase: 'kept' as const },
   ];
-  assert.is(nextWakeAt(leases, true, undefined), 200);
-  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], true, undefined), 300);
-  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], false, undefined), 900, 'not sending: only deadlines');
-  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], false, 50), 50);
-  assert.is(nextWakeAt([{ nextSendAt: 99_000, expiresAt: 900, phase: 'doubt' }], true, undefined), 900 + LOSS_GRACE_MS, 'in doubt: the end of the grace');
-  assert.is(nextWakeAt([], true, undefined), Infinity);
+  assert.is(nextWakeAt(leases, true, undefined, LOSS_GRACE_MS), 200);
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], true, undefined, LOSS_GRACE_MS), 300);
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], false, undefined, LOSS_GRACE_MS), 900, 'not sending: only deadlines');
+  assert.is(nextWakeAt([{ nextSendAt: 300, expiresAt: 900, phase: 'kept' }], false, 50, LOSS_GRACE_MS), 50);
+  assert.is(nextWakeAt([{ nextSendAt: 99_000, expiresAt: 900, phase: 'doubt' }], true, undefined, LOSS_GRACE_MS), 900 + LOSS_GRACE_MS, 'in doubt: the end of the grace');
+  assert.is(nextWakeAt([], true, undefined, LOSS_GRACE_MS), Infinity);
 });
 
-rules('a lease in doubt is reported lost a fixed 5 s grace after its local deadline', () => {
+rules('a lease in doubt is reported lost the grace after its local deadline (none by default)', () => {
   assert.is(LOSS_GRACE_MS, 5000);
-  assert.is(deadlineAt({ expiresAt: 3000, phase: 'kept' }), 3000);
-  assert.is(deadlineAt({ expiresAt: 3000, phase: 'doubt' }), 8000);
-  assert.is(deadlineAt({ expiresAt: Infinity, phase: 'kept' }), Infinity);
+  assert.is(deadlineAt({ expiresAt: 3000, phase: 'kept' }, LOSS_GRACE_MS), 3000);
+  assert.is(deadlineAt({ expiresAt: 3000, phase: 'doubt' }, LOSS_GRACE_MS), 8000);
+  assert.is(deadlineAt({ expiresAt: 3000, phase: 'doubt' }, 0), 3000);
+  assert.is(deadlineAt({ expiresAt: Infinity, phase: 'kept' }, LOSS_GRACE_MS), Infinity);
+  assert.is(nextWakeAt([{ nextSendAt: 99_000, expiresAt: 900, phase: 'doubt' }], true, undefined, 0), 900);
 });
 
 rules.run();
@@ -215,6 +221,34 @@ engine('no answer at all: in doubt at send time + TTL, KeepAliveError (code 4) o
   assert.is(keeper.currentState, 'idle');
   assert.ok(world.stream.ended, 'stream half-closed when the last lease went');
   assert.is(world.strongTimers, 0, 'no timer holds the process once idle');
+});
+
+engine('no grace (the default): KeepAliveError (code 4) at the local deadline itself, no doubt phase', async () => {
+  const { world, keeper, failures, add } = setup(0);
+  add(9n, 2);
+  await world.advance(1999);
+  assert.is(failures.length, 0);
+  await world.advance(1); // t = 2000: the local deadline — etcd may expire the lease from now on
+  assert.is(failures.length, 1);
+  assert.instance(failures[0]!.err, KeepAliveError);
+  assert.is((failures[0]!.err as KeepAliveError).code, 4);
+  assert.is(
+    failures[0]!.err.message,
+    'Failed to refresh lease: no answer from etcd for lease 9 within its TTL (2 s) (etcd unreachable or without a leader); assuming it expired',
+  );
+  assert.is(keeper.currentState, 'idle');
+  assert.is(world.strongTimers, 0);
+});
+
+engine('no grace: a late answer after the deadline cannot revive a lease already reported lost', async () => {
+  const { world, keeper, failures, add } = setup(0);
+  add(5n, 2);
+  await world.advance(2000);
+  assert.is(failures.length, 1);
+  world.stream.answer(5n, 2);
+  await flush();
+  assert.is(failures.length, 1, 'reported once');
+  assert.is(keeper.confirmedAlive, 0);
 });
 
 engine('the deadline counts from when the answered request was sent', async () => {
