@@ -7,7 +7,8 @@ async function main(): Promise<void> {
   const [instance, endpoints] = process.argv.slice(2);
   if (!instance || !endpoints) throw new Error('usage: greeter-instance <instance> <etcd endpoints>');
   const server = await startGreeter(instance);
-  const client = new Client(endpoints);
+  // A grace: a raft leader election (etcd keeps the lease) is not reported as a lost registration.
+  const client = new Client(endpoints, { keepAliveGraceMs: 5000 });
   const registry = new Registry(client, { prefix: '/service', ttl: 3 });
   const registration = await registry.register('greeter', instance, server.address);
   registration.onLost(() => process.send?.({ event: 'lost', instance }));
