@@ -1,6 +1,6 @@
 // The contenders, behind one small interface so every workload runs the same code for all of them.
 // Each driver is used inside its own child process (see worker.ts).
-import * as grpc from '@grpc/grpc-js';
+import type * as GrpcJs from '@grpc/grpc-js';
 import type { Etcd3, Lease as Etcd3Lease } from 'etcd3';
 import {
   KVService,
@@ -334,11 +334,13 @@ abstract class FloorDriver implements Driver {
 
 /** @grpc/grpc-js with our generated codecs and nothing else: `grpc.Client.makeUnaryRequest`. */
 class GrpcJsFloor extends FloorDriver {
-  private readonly client: grpc.Client;
+  private readonly client: GrpcJs.Client;
 
   constructor(endpoints: string[]) {
     super();
     const target = new URL(endpoints[0]!).host;
+    // Required here, not at the top: each contender's process loads only the libraries it uses (RSS rows).
+    const grpc = require('@grpc/grpc-js') as typeof GrpcJs;
     this.client = new grpc.Client(target, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': -1,
     });

@@ -1,5 +1,8 @@
 // `etcd-apiv3/proto`: etcd's generated message types (and service definitions) for `client.raw` and for
 // protocol-level tests. Build messages with `X.fromPartial({...})`; encode/decode with `X.encode` / `X.decode`.
+// The service definitions (`KVService`, `WatchService`, ...) serve grpc-js servers and clients alike: a client
+// class is `grpc.makeGenericClientConstructor(KVService, 'etcdserverpb.KV')`. No grpc-js client classes are
+// generated, so importing this module does not load grpc-js.
 
 export * from '../generated/etcdserver/etcdserverpb/rpc';
 export * from '../generated/mvcc/mvccpb/kv';

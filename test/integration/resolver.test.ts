@@ -11,12 +11,21 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KVClient, KVService, RangeRequest, RangeResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
+import { KVService, RangeRequest, RangeResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, Registry, registerEtcdResolver, type Registration } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { eventually, uniquePrefix } from './util';
 
 const ROOT = path.resolve(__dirname, '../..');
+
+/** A grpc-js client of etcd's KV service, built by grpc-js from the generated service definition. */
+interface KV extends grpc.Client {
+  range(request: RangeRequest, callback: (err: grpc.ServiceError | null, res: RangeResponse) => void): grpc.ClientUnaryCall;
+}
+const KVClient = grpc.makeGenericClientConstructor(KVService, 'etcdserverpb.KV') as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+) => KV;
 
 interface TinyServer {
   id: number;
@@ -41,13 +50,13 @@ async function startServer(id: number): Promise<TinyServer> {
   return s;
 }
 
-function call(c: InstanceType<typeof KVClient>): Promise<number> {
+function call(c: KV): Promise<number> {
   return new Promise((resolve, reject) =>
     c.range(RangeRequest.fromPartial({}), (err, res) => (err ? reject(err) : resolve(Number(res.header!.memberId)))),
   );
 }
 
-async function callMany(c: InstanceType<typeof KVClient>, n: number): Promise<Map<number, number>> {
+async function callMany(c: KV, n: number): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
   for (let i = 0; i < n; i++) {
     const id = await call(c);
@@ -56,7 +65,7 @@ async function callMany(c: InstanceType<typeof KVClient>, n: number): Promise<Ma
   return counts;
 }
 
-async function callError(c: InstanceType<typeof KVClient>): Promise<grpc.ServiceError> {
+async function callError(c: KV): Promise<grpc.ServiceError> {
   return call(c).then(
     (id) => {
       throw new Error(`expected the call to fail, server ${id} answered`);
@@ -190,15 +199,16 @@ test('a process using the resolver exits by itself once its channel, registry an
   fs.writeFileSync(
     script,
     `import * as grpc from ${JSON.stringify(require.resolve('@grpc/grpc-js'))};
-import { KVClient, RangeRequest } from ${JSON.stringify(path.join(ROOT, 'generated/etcdserver/etcdserverpb/rpc'))};
+import { KVService, RangeRequest } from ${JSON.stringify(path.join(ROOT, 'generated/etcdserver/etcdserverpb/rpc'))};
 import { Client, Registry, registerEtcdResolver } from ${JSON.stringify(path.join(ROOT, 'src/index'))};
 (async () => {
   const client = new Client(process.argv[2]!);
   const registry = new Registry(client, { prefix: process.argv[3]! });
   await registry.register('kv', 'a', process.argv[4]!);
   const unregister = registerEtcdResolver(client, { prefix: process.argv[3]!, grpc });
-  const channel = new KVClient('etcd:///kv', grpc.credentials.createInsecure());
-  const id = await new Promise((res, rej) => channel.range(RangeRequest.fromPartial({}), (e, r) => (e ? rej(e) : res(Number(r.header!.memberId)))));
+  const KVClient = grpc.makeGenericClientConstructor(KVService, 'etcdserverpb.KV');
+  const channel = new KVClient('etcd:///kv', grpc.credentials.createInsecure()) as any;
+  const id = await new Promise((res, rej) => channel.range(RangeRequest.fromPartial({}), (e: any, r: any) => (e ? rej(e) : res(Number(r.header!.memberId)))));
   console.log('answered by ' + id);
   channel.close();
   unregister();

@@ -6,20 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientOptions,
-  type ClientReadableStream,
-  type ClientUnaryCall,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type ServiceError,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { KeyValue } from "../../../../mvcc/mvccpb/kv";
 import { ResponseHeader } from "../../../etcdserverpb/rpc";
 
@@ -789,89 +776,6 @@ export interface ElectionServer extends UntypedServiceImplementation {
   /** Gives up leadership so another campaigner can win. */
   resign: handleUnaryCall<ResignRequest, ResignResponse>;
 }
-
-export interface ElectionClient extends Client {
-  /** Blocks until this campaigner becomes leader, then returns its LeaderKey. */
-  campaign(
-    request: CampaignRequest,
-    callback: (error: ServiceError | null, response: CampaignResponse) => void,
-  ): ClientUnaryCall;
-  campaign(
-    request: CampaignRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: CampaignResponse) => void,
-  ): ClientUnaryCall;
-  campaign(
-    request: CampaignRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CampaignResponse) => void,
-  ): ClientUnaryCall;
-  /** Replaces the value published by the current leader. */
-  proclaim(
-    request: ProclaimRequest,
-    callback: (error: ServiceError | null, response: ProclaimResponse) => void,
-  ): ClientUnaryCall;
-  proclaim(
-    request: ProclaimRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ProclaimResponse) => void,
-  ): ClientUnaryCall;
-  proclaim(
-    request: ProclaimRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ProclaimResponse) => void,
-  ): ClientUnaryCall;
-  /** Returns the current leader's key-value, if there is a leader. */
-  leader(
-    request: LeaderRequest,
-    callback: (error: ServiceError | null, response: LeaderResponse) => void,
-  ): ClientUnaryCall;
-  leader(
-    request: LeaderRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: LeaderResponse) => void,
-  ): ClientUnaryCall;
-  leader(
-    request: LeaderRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: LeaderResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Streams the leader's key-value each time leadership or the proclaimed
-   * value changes, in order.
-   */
-  observe(request: LeaderRequest, options?: Partial<CallOptions>): ClientReadableStream<LeaderResponse>;
-  observe(
-    request: LeaderRequest,
-    metadata?: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientReadableStream<LeaderResponse>;
-  /** Gives up leadership so another campaigner can win. */
-  resign(
-    request: ResignRequest,
-    callback: (error: ServiceError | null, response: ResignResponse) => void,
-  ): ClientUnaryCall;
-  resign(
-    request: ResignRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ResignResponse) => void,
-  ): ClientUnaryCall;
-  resign(
-    request: ResignRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ResignResponse) => void,
-  ): ClientUnaryCall;
-}
-
-export const ElectionClient = makeGenericClientConstructor(ElectionService, "v3electionpb.Election") as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ElectionClient;
-  service: typeof ElectionService;
-  serviceName: string;
-};
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

@@ -6,18 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientOptions,
-  type ClientUnaryCall,
-  type handleUnaryCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type ServiceError,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ResponseHeader } from "../../../etcdserverpb/rpc";
 
 export const protobufPackage = "v3lockpb";
@@ -346,48 +335,6 @@ export interface LockServer extends UntypedServiceImplementation {
   /** Releases a lock given its ownership key; the next waiter gets it. */
   unlock: handleUnaryCall<UnlockRequest, UnlockResponse>;
 }
-
-export interface LockClient extends Client {
-  /**
-   * Blocks until the named lock is held, then returns an ownership key that
-   * exists while the lock is held (usable in Txn compares). The lock is
-   * released by Unlock or when the lease ends.
-   */
-  lock(request: LockRequest, callback: (error: ServiceError | null, response: LockResponse) => void): ClientUnaryCall;
-  lock(
-    request: LockRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: LockResponse) => void,
-  ): ClientUnaryCall;
-  lock(
-    request: LockRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: LockResponse) => void,
-  ): ClientUnaryCall;
-  /** Releases a lock given its ownership key; the next waiter gets it. */
-  unlock(
-    request: UnlockRequest,
-    callback: (error: ServiceError | null, response: UnlockResponse) => void,
-  ): ClientUnaryCall;
-  unlock(
-    request: UnlockRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: UnlockResponse) => void,
-  ): ClientUnaryCall;
-  unlock(
-    request: UnlockRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: UnlockResponse) => void,
-  ): ClientUnaryCall;
-}
-
-export const LockClient = makeGenericClientConstructor(LockService, "v3lockpb.Lock") as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): LockClient;
-  service: typeof LockService;
-  serviceName: string;
-};
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
