@@ -3,6 +3,7 @@
 // what counts as a change, the round-robin pick — are unit-tested without etcd.
 
 import { Client, ClientClosedError, EventType, Watcher, type Response } from '../index';
+import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
 import { Callbacks } from './callbacks';
 import { byCodeUnits, decodeValue, parseKey, toFormat, toPrefix, type DiscoveryFormat, type EndpointValue } from './layout';
@@ -191,9 +192,8 @@ export class Discovery {
    * @throws TypeError for a bad client or option.
    */
   constructor(client: Client, options: DiscoveryOptions = {}) {
-    if (!(client instanceof Client)) throw new TypeError(`client must be a Client, got ${client === null ? 'null' : typeof client}`);
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-    this.client = client;
+    this.client = checkClient(client);
+    checkOptions(options);
     this.prefix = toPrefix(options.prefix);
     this.format = toFormat(options.format);
   }

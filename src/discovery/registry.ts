@@ -14,6 +14,7 @@ import {
   type Response,
   type Value,
 } from '../index';
+import { checkClient, checkOptions, toBool, toTtl } from './args';
 import { Backoff } from './backoff';
 import { Callbacks } from './callbacks';
 import { encodeValue, instanceKey, toFormat, toName, toPrefix, type DiscoveryFormat } from './layout';
@@ -42,18 +43,6 @@ export type ReplacedCallback = (error: Error) => void;
 
 const DEFAULT_TTL = 3;
 
-function toTtl(x: unknown): number {
-  if (typeof x !== 'number') throw new TypeError(`ttl must be a number of seconds, got ${x === null ? 'null' : typeof x}`);
-  if (!Number.isInteger(x) || x <= 0) throw new RangeError(`ttl must be a positive integer number of seconds, got ${x}`);
-  return x;
-}
-
-function toBool(name: string, x: unknown): boolean {
-  if (x === undefined) return false;
-  if (typeof x !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${x === null ? 'null' : typeof x}`);
-  return x;
-}
-
 /** Revokes a lease and ignores the outcome (gone already, client closed, network down: it expires anyway). */
 function revokeQuietly(client: Client, id: bigint): Promise<void> {
   try {
@@ -80,9 +69,8 @@ export class Registry {
 
   /** @throws TypeError / RangeError for a bad client or option. */
   constructor(client: Client, options: RegistryOptions = {}) {
-    if (!(client instanceof Client)) throw new TypeError(`client must be a Client, got ${client === null ? 'null' : typeof client}`);
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-    this.client = client;
+    this.client = checkClient(client);
+    checkOptions(options);
     this.prefix = toPrefix(options.prefix);
     this.ttl = options.ttl === undefined ? DEFAULT_TTL : toTtl(options.ttl);
     this.format = toFormat(options.format);
@@ -109,7 +97,7 @@ export class Registry {
       if (typeof instance !== 'string') throw new TypeError(`instance must be a string, got ${instance === null ? 'null' : typeof instance}`);
       name = address;
     }
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    checkOptions(options);
     const ttl = options.ttl === undefined ? this.ttl : toTtl(options.ttl);
     const replace = toBool('replace', options.replace);
     const value = encodeValue(this.format, address, options.metadata);

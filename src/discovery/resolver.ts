@@ -5,6 +5,7 @@
 
 import type * as GrpcJs from '@grpc/grpc-js';
 import { Client, ClientClosedError } from '../index';
+import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
 import { Discovery } from './discovery';
 import { servicePrefix, toFormat, toPrefix, type DiscoveryFormat } from './layout';
@@ -118,8 +119,8 @@ function loadGrpc(x: unknown): GrpcModule {
  * @throws TypeError for a bad client or option.
  */
 export function registerEtcdResolver(client: Client, options: EtcdResolverOptions = {}): () => void {
-  if (!(client instanceof Client)) throw new TypeError(`client must be a Client, got ${client === null ? 'null' : typeof client}`);
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  checkClient(client);
+  checkOptions(options);
   const prefix = toPrefix(options.prefix);
   const format = toFormat(options.format);
   const scheme = toScheme(options.scheme);
