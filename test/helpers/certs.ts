@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { EtcdTlsOptions } from '../../scripts/etcd';
 
 export interface CertFiles {
   /** Path of the PEM certificate. */
@@ -40,6 +41,19 @@ export interface TestPki {
   jwtKeys(): { privateKeyFile: string; publicKeyFile: string };
   /** Removes the directory. Idempotent. */
   cleanup(): void;
+}
+
+/** etcd's TLS options for client-certificate auth with this PKI: the server cert, the CA, and (for etcd's own
+ * calls to itself) the client cert. */
+export function mutualTls(pki: TestPki): EtcdTlsOptions {
+  return {
+    certFile: pki.server.certFile,
+    keyFile: pki.server.keyFile,
+    trustedCaFile: pki.ca.certFile,
+    clientCertAuth: true,
+    clientCertFile: pki.client.certFile,
+    clientKeyFile: pki.client.keyFile,
+  };
 }
 
 const live = new Set<string>();

@@ -11,7 +11,7 @@ import { Client, KeepAlive, KeepAliveError, Watcher, type Response } from '../..
 import { GrpcStatusError } from '../../src/errors';
 import { leaseKeeper } from '../../src/keepalive';
 import { watchEngine } from '../../src/watch';
-import { makeCerts, type TestPki } from '../helpers/certs';
+import { makeCerts, mutualTls, type TestPki } from '../helpers/certs';
 import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy, type Proxy } from '../helpers/proxy';
 import { eventually, failed, ok, uniquePrefix } from './util';
@@ -401,14 +401,7 @@ tls.before(async (ctx) => {
   ctx.cluster = await startEtcd({
     name: 'it-auth-tls',
     dataDirOnTmpfs: true,
-    tls: {
-      certFile: ctx.pki.server.certFile,
-      keyFile: ctx.pki.server.keyFile,
-      trustedCaFile: ctx.pki.ca.certFile,
-      clientCertAuth: true,
-      clientCertFile: ctx.pki.client.certFile,
-      clientKeyFile: ctx.pki.client.keyFile,
-    },
+    tls: mutualTls(ctx.pki),
   });
   await setUpUsers(ctx.cluster);
 });

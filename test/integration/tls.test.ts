@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Watcher, type Response } from '../../src/index';
-import { makeCerts, type TestPki } from '../helpers/certs';
+import { makeCerts, mutualTls, type TestPki } from '../helpers/certs';
 import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
 import { startProxy } from '../helpers/proxy';
 import { eventually, failed, ok, uniquePrefix } from './util';
@@ -170,14 +170,7 @@ mtls.before(async (ctx) => {
   ctx.cluster = await startEtcd({
     name: 'it-mtls',
     dataDirOnTmpfs: true,
-    tls: {
-      certFile: ctx.pki.server.certFile,
-      keyFile: ctx.pki.server.keyFile,
-      trustedCaFile: ctx.pki.ca.certFile,
-      clientCertAuth: true,
-      clientCertFile: ctx.pki.client.certFile,
-      clientKeyFile: ctx.pki.client.keyFile,
-    },
+    tls: mutualTls(ctx.pki),
   });
   ctx.url = ctx.cluster.endpoint;
 });
@@ -231,15 +224,7 @@ named.before(async (ctx) => {
     name: 'it-tls-named',
     members: 3,
     dataDirOnTmpfs: true,
-    tls: {
-      certFile: ctx.pki.cluster.certFile,
-      keyFile: ctx.pki.cluster.keyFile,
-      trustedCaFile: ctx.pki.ca.certFile,
-      clientCertAuth: true,
-      clientCertFile: ctx.pki.client.certFile,
-      clientKeyFile: ctx.pki.client.keyFile,
-      serverName: 'etcd-cluster',
-    },
+    tls: { ...mutualTls(ctx.pki), certFile: ctx.pki.cluster.certFile, keyFile: ctx.pki.cluster.keyFile, serverName: 'etcd-cluster' },
   });
   ctx.url = ctx.cluster.endpoint;
 });
