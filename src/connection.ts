@@ -165,7 +165,7 @@ export class Connection {
     this.assertOpen();
     let metadata = await this.metadata();
     this.assertOpen();
-    if (requireLeader) metadata = { ...metadata, hasleader: 'true' };
+    if (requireLeader) metadata = metadata ? { ...metadata, ...LEADER_METADATA } : LEADER_METADATA;
     return this.transport.stream(method, { metadata }, handlers, request);
   }
 
