@@ -453,12 +453,13 @@ export class LeaseKeeper {
     if (this.state === 'closed' || this.state === 'idle') return;
     const now = this.deps.now();
     for (const kept of [...this.leases.values()]) {
-      if (kept.phase === 'kept' && now >= kept.expiresAt) {
+      // Without a grace there is no doubt phase: the lease is reported lost at its local deadline.
+      if (kept.phase === 'kept' && now >= kept.expiresAt && this.graceMs > 0) {
         kept.phase = 'doubt';
         this.doubts++;
         trace('lease', `lease ${kept.id}: no answer within its TTL (${kept.ttl} s, stream ${this.state}); in doubt, still refreshing, reported lost in ${Math.round(deadlineAt(kept, this.graceMs) - now)} ms unless etcd answers`);
       }
-      if (kept.phase === 'doubt' && now >= deadlineAt(kept, this.graceMs)) this.fail(kept, unconfirmed(kept.id, kept.ttl, this.graceMs));
+      if (now >= deadlineAt(kept, this.graceMs)) this.fail(kept, unconfirmed(kept.id, kept.ttl, this.graceMs));
     }
     if (this.leases.size === 0) return this.goIdle();
     if (this.state === 'open' && this.stalledAt() <= now) return this.restartStalled();

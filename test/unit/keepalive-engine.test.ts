@@ -230,6 +230,7 @@ engine('no grace (the default): KeepAliveError (code 4) at the local deadline it
   assert.is(failures.length, 0);
   await world.advance(1); // t = 2000: the local deadline — etcd may expire the lease from now on
   assert.is(failures.length, 1);
+  assert.is(keeper.doubts, 0, 'no doubt phase without a grace');
   assert.instance(failures[0]!.err, KeepAliveError);
   assert.is((failures[0]!.err as KeepAliveError).code, 4);
   assert.is(
