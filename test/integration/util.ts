@@ -1,5 +1,7 @@
 // Small shared pieces for the integration suites (not a suite itself: the file name does not end in .test.ts).
 
+import { execFileSync } from 'node:child_process';
+import type { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Response, Value } from '../../src/index';
 
@@ -66,3 +68,59 @@ export const KEY_NOT_FOUND = 'etcd-cpp-apiv3: key not found';
 export const COMPARE_FAILED = 'etcd-cpp-apiv3: compare failed';
 export const KEY_ALREADY_EXISTS = 'etcd-cpp-apiv3: key already exists';
 export const LEASE_NOT_FOUND = 'etcdserver: requested lease not found';
+
+// ---- etcd version gates ------------------------------------------------------------------------------------
+// A test that depends on one etcd version's behaviour says so in its name and is skipped elsewhere with the reason
+// printed. The version is the one of the binary the launcher starts (ETCD_BIN, else `etcd` on PATH).
+
+
+let cachedVersion: [number, number, number] | undefined;
+
+/** The [major, minor, patch] of the etcd binary the tests start. */
+export function etcdVersion(): [number, number, number] {
+  if (cachedVersion) return cachedVersion;
+  const out = execFileSync(process.env.ETCD_BIN || 'etcd', ['--version'], { encoding: 'utf8' });
+  const m = /etcd Version:\s*(\d+)\.(\d+)\.(\d+)/.exec(out);
+  if (!m) throw new Error(`cannot read the etcd version from: ${out}`);
+  cachedVersion = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return cachedVersion;
+}
+
+function cmp(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+  return 0;
+}
+
+/**
+ * True when the etcd under test satisfies `range`: '>=3.6', '<3.6', '>=3.5.28' (both bounds may be combined with a
+ * space: '>=3.5 <3.7').
+ */
+export function etcdSatisfies(range: string): boolean {
+  const v = etcdVersion();
+  return range.split(/\s+/).filter(Boolean).every((part) => {
+    const m = /^(>=|<=|<|>|=)?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(part);
+    if (!m) throw new Error(`bad etcd version range: ${range}`);
+    const want = [Number(m[2]), Number(m[3]), m[4] === undefined ? 0 : Number(m[4])];
+    const c = cmp(v, want);
+    switch (m[1] ?? '=') {
+      case '>=': return c >= 0;
+      case '>': return c > 0;
+      case '<=': return c <= 0;
+      case '<': return c < 0;
+      default: return m[4] === undefined ? v[0] === want[0] && v[1] === want[1] : c === 0;
+    }
+  });
+}
+
+/**
+ * Registers a test that only means something on some etcd versions. Its name carries the range
+ * (`name [etcd >=3.7]`); elsewhere it is skipped and the reason is printed.
+ */
+export function testOnEtcd(range: string, suite: typeof uvuTest, name: string, fn: () => Promise<void> | void): void {
+  const full = `${name} [etcd ${range}]`;
+  if (etcdSatisfies(range)) suite(full, fn);
+  else {
+    console.log(`skipped: ${full} — the etcd under test is ${etcdVersion().join('.')}`);
+    suite.skip(full, fn);
+  }
+}
