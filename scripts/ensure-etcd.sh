@@ -1,32 +1,28 @@
-# Sourced by scripts/test.sh and scripts/start.sh: makes sure an etcd binary is available. Installs Debian's
-# etcd-server and etcd-client with apt when etcd is missing and we may (root, or password-less sudo);
-# otherwise says exactly what to install and exits 1.
-
-ETCD_REQUIRED_MSG='etcd is required: install the Debian packages etcd-server and etcd-client (apt-get install etcd-server etcd-client), or set ETCD_BIN to an etcd 3.4 binary'
-
-have_etcd() {
-  command -v "${ETCD_BIN:-etcd}" >/dev/null 2>&1
-}
+# Sourced by scripts/test.sh, scripts/start.sh and scripts/with-etcd.sh: makes sure an etcd binary is available and
+# exports ETCD_BIN and ETCDCTL_BIN for the launcher.
+#   ETCD_BIN set          → that binary (etcdctl: ETCDCTL_BIN, else the etcdctl beside it, else on PATH)
+#   ETCD_VERSION=3.6      → the pinned etcd 3.6 from `npm run etcd:bin` (obtained the first time)
+#   neither               → etcd:bin's default (the newest pinned etcd; Debian's 3.4 when Go is missing)
 
 ensure_etcd() {
-  have_etcd && return 0
-  if command -v apt-get >/dev/null 2>&1; then
-    local sudo=''
-    if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-        sudo='sudo -n'
-      else
-        sudo='none'
-      fi
+  if [ -n "${ETCD_BIN:-}" ]; then
+    if ! command -v "$ETCD_BIN" >/dev/null 2>&1; then
+      echo "ETCD_BIN=$ETCD_BIN is not an executable"
+      exit 1
     fi
-    if [ "$sudo" != none ]; then
-      echo "==> installing etcd (apt-get install etcd-server etcd-client)"
-      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client
-      hash -r
-      have_etcd && return 0
+    if [ -z "${ETCDCTL_BIN:-}" ]; then
+      local beside
+      beside="$(dirname "$(command -v "$ETCD_BIN")")/etcdctl"
+      if [ -x "$beside" ]; then export ETCDCTL_BIN="$beside"; fi
     fi
+    export ETCD_BIN
+    return 0
   fi
-  echo "$ETCD_REQUIRED_MSG"
-  exit 1
+  local bin
+  bin="$(node "$(dirname "${BASH_SOURCE[0]}")/etcd-bin.mjs" ${ETCD_VERSION:+"$ETCD_VERSION"})" || {
+    echo "etcd is required: see the messages above (npm run etcd:bin), or set ETCD_BIN to an etcd binary"
+    exit 1
+  }
+  export ETCD_BIN="$bin"
+  export ETCDCTL_BIN="$(dirname "$bin")/etcdctl"
 }
