@@ -72,8 +72,7 @@ type peer struct {
 	conns     map[string]*grpc.ClientConn
 	mutexes   map[string]*heldMutex
 	elections map[string]*campaigner
-	leases    map[string]clientv3.LeaseID // endpoints added with a lease, by key
-	shared    *concurrency.Session        // for leader / observe, which need a session but no lease of their own
+	shared    *concurrency.Session // for leader / observe, which need a session but no lease of their own
 }
 
 type heldMutex struct {
@@ -105,7 +104,6 @@ func main() {
 		conns:     map[string]*grpc.ClientConn{},
 		mutexes:   map[string]*heldMutex{},
 		elections: map[string]*campaigner{},
-		leases:    map[string]clientv3.LeaseID{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_, err = cli.Get(ctx, "etcd-interop-ready")
@@ -117,28 +115,34 @@ func main() {
 
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<20)
-	var running sync.WaitGroup
 	for in.Scan() {
 		var c command
 		if err := json.Unmarshal(in.Bytes(), &c); err != nil {
 			p.emit(map[string]any{"event": "bad-command", "error": err.Error()})
 			continue
 		}
-		running.Add(1)
-		go func() {
-			defer running.Done()
-			p.run(c)
-		}()
+		go p.run(c)
 	}
-	// stdin closed: stop what is still running (blocked commands see their contexts cancelled) and leave.
+	// stdin closed: stop watches and observes, close connections, give up held locks and leaderships (their
+	// sessions' leases are revoked) and leave. Commands still blocked (a lock or a campaign waiting) end with
+	// the process; their sessions' leases expire.
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, cancel := range p.cancels {
 		cancel()
 	}
 	for _, conn := range p.conns {
 		conn.Close()
 	}
-	p.mu.Unlock()
+	for _, m := range p.mutexes {
+		m.session.Close()
+	}
+	for _, e := range p.elections {
+		e.session.Close()
+	}
+	if p.shared != nil {
+		p.shared.Close()
+	}
 }
 
 func fatal(err error) {
@@ -207,9 +211,6 @@ func (p *peer) do(ctx context.Context, c command) (map[string]any, error) {
 				return nil, err
 			}
 			opts = append(opts, clientv3.WithLease(lease.ID))
-			p.mu.Lock()
-			p.leases[c.Key] = lease.ID
-			p.mu.Unlock()
 		}
 		return nil, m.AddEndpoint(ctx, c.Key, endpoints.Endpoint{Addr: c.Addr, Metadata: meta}, opts...)
 
@@ -448,4 +449,3 @@ func (p *peer) sharedSession() (*concurrency.Session, error) {
 	}
 	return p.shared, nil
 }
-
