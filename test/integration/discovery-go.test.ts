@@ -1,5 +1,5 @@
-// Interop with Go's go.etcd.io/etcd/client/v3/naming/endpoints layout (format 'go-endpoints'). No Go
-// toolchain here: etcdctl writing Go's exact JSON stands in for a Go service.
+// Go's go.etcd.io/etcd/client/v3/naming/endpoints layout (format 'go-endpoints') byte for byte, with etcdctl
+// writing and reading Go's exact JSON. Real Go programs as peers: go-interop.test.ts.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
