@@ -18,7 +18,7 @@ import {
   MESSAGE_KEY_ALREADY_EXISTS,
   MESSAGE_KEY_NOT_FOUND,
 } from './errors';
-import { listRange, operationDeadline } from './listing';
+import { listingSwitch, listRange, operationDeadline } from './listing';
 import { respond } from './respond';
 import { Value, type Response, type ResponseInit } from './response';
 import { compare, CompareTarget, putOp, rangeOp, deleteOp } from './txn';
@@ -224,6 +224,7 @@ function deleteListed(conn: Connection, key: Buffer, rangeEnd: Buffer): Promise<
     try {
       for (let attempt = 1; attempt <= RMDIR_ATTEMPTS; attempt++) {
         const listing = await listRange(conn, { key, rangeEnd, limit: 0, revision: 0, keysOnly: false }, signal);
+        await listingSwitch.afterRmdirListing?.(attempt);
         const res = await conn.unary(
           KVService.txn,
           {

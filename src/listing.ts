@@ -41,9 +41,14 @@ export type ListingPath = 'stream' | 'pages';
 
 /**
  * @internal Test seams: `force` makes every listing take one path (on a server without RangeStream, 'stream'
- * still falls back to pages); `last` is the path the latest listing took.
+ * still falls back to pages); `last` is the path the latest listing took; `afterRmdirListing` runs between
+ * rmdir's listing and its delete (to change the range in between).
  */
-export const listingSwitch: { force: ListingPath | undefined; last: ListingPath | undefined } = { force: undefined, last: undefined };
+export const listingSwitch: {
+  force: ListingPath | undefined;
+  last: ListingPath | undefined;
+  afterRmdirListing: ((attempt: number) => Promise<void>) | undefined;
+} = { force: undefined, last: undefined, afterRmdirListing: undefined };
 
 /** Target size of one Range page, in key + value bytes. */
 const PAGE_BYTES = 1024 * 1024;

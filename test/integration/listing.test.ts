@@ -27,6 +27,7 @@ test.before(async () => {
 
 test.after.each(() => {
   listingSwitch.force = undefined;
+  listingSwitch.afterRmdirListing = undefined;
 });
 
 test.after(async () => {
@@ -180,6 +181,47 @@ test('rmdir of a range larger than one message: values() is exactly what was the
     assert.is(ok(await client.head()).index(), r.index());
     assert.is(ok(await client.ls(prefix)).values().length, 0);
     failed(await withPath(path, () => client.rmdir(prefix, true)), 100, 'etcd-cpp-apiv3: key not found');
+  }
+});
+
+test('rmdir: a range changed between its listing and its delete is listed again; keys deleted by others are not reported', async () => {
+  const prefix = uniquePrefix('listing-rmdir-race');
+  const other = new Client(cluster.endpoint);
+  try {
+    // A key added after the listing: the guarded delete fails, the range is listed again and the new key reported.
+    await fill(prefix, 20);
+    const attempts: number[] = [];
+    listingSwitch.afterRmdirListing = async (attempt) => {
+      attempts.push(attempt);
+      if (attempt === 1) ok(await other.put(keyOf(prefix, 20), valueOf(20)));
+    };
+    let r = ok(await client.rmdir(prefix, true));
+    assert.equal(attempts, [1, 2]);
+    assert.equal(r.keys(), Array.from({ length: 21 }, (_, i) => keyOf(prefix, i)));
+    assert.is(r.value(20).as_string(), valueOf(20));
+
+    // A listed key deleted by someone else before our delete: not in values().
+    await fill(prefix, 20);
+    listingSwitch.afterRmdirListing = async () => {
+      ok(await other.rm(keyOf(prefix, 7)));
+    };
+    r = ok(await client.rmdir(prefix, true));
+    assert.equal(r.keys(), Array.from({ length: 20 }, (_, i) => keyOf(prefix, i)).filter((k) => k !== keyOf(prefix, 7)));
+    assert.is(ok(await client.head()).index(), r.index());
+
+    // A range that keeps changing: after three listings, one DeleteRange with prev_kv deletes and reports it all.
+    await fill(prefix, 20);
+    let n = 100;
+    listingSwitch.afterRmdirListing = async () => {
+      ok(await other.put(keyOf(prefix, n), valueOf(n)));
+      n++;
+    };
+    r = ok(await client.rmdir(prefix, true));
+    assert.is(r.values().length, 23);
+    assert.is(r.value(22).key(), keyOf(prefix, 102));
+    assert.is(ok(await client.ls(prefix)).values().length, 0);
+  } finally {
+    await other.close();
   }
 });
 
