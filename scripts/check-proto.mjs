@@ -1,25 +1,28 @@
 #!/usr/bin/env node
-// Checks that proto/ declares exactly etcd 3.4.23's v3 wire API.
+// Checks that proto/ declares exactly the v3 wire API of the etcd release
+// pinned for 3.7 in etcd/versions.json.
 //
 //   node scripts/check-proto.mjs
 //
-// Reference: etcd's own .proto files from Debian's golang-etcd-server-dev
-// 3.4.23-4 package (sha256-pinned). The .deb is taken from $ETCD_PROTO_DEB,
-// else from the cache .tmp/proto-ref/, else fetched with `apt-get download`
-// into that cache. It is only unpacked (dpkg-deb -x), never installed.
+// Reference: etcd's own .proto files as the Go module cache holds them:
+// go.etcd.io/etcd/api/v3 (rpc, kv, auth) and go.etcd.io/etcd/server/v3
+// (v3lock, v3election) at that version, located with
+// `go mod download -json`. Nothing is vendored into the repository: a warm
+// module cache is enough (no network), otherwise Go fetches the two modules
+// through its proxy (GOPROXY, GOFLAGS and GOMODCACHE are honoured).
 //
 // Both sides are compiled by protoc into descriptor sets and compared
 // structurally: services, methods (types, streaming), messages (nested too),
 // fields (name, number, type, type name, label, oneof, json name, packed,
-// proto3 optional), enums and enum values. Comments, ordering and options
-// that do not affect the wire are ignored.
+// proto3 optional), enums and enum values. Comments, ordering, file layout and
+// options that do not affect the wire are ignored.
 //
-// Exit codes: 0 = identical, 1 = differences, 2 = reference/tooling problem.
+// Exit codes: 0 = identical, 1 = differences, 2 = reference/tooling problem
+// (among them: Go is not installed).
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary, isFieldSet } from "@bufbuild/protobuf";
 import {
@@ -33,148 +36,150 @@ import { listFiles, protocPaths } from "./gen.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PROTO_DIR = join(ROOT, "proto");
-const CACHE_DIR = join(ROOT, ".tmp", "proto-ref");
+const VERSIONS_FILE = join(ROOT, "etcd", "versions.json");
+const REFERENCE_MINOR = "3.7";
 
-const DEB_PACKAGE = "golang-etcd-server-dev";
-const DEB_VERSION = "3.4.23-4";
-const DEB_FILE = `${DEB_PACKAGE}_${DEB_VERSION}_all.deb`;
-const DEB_SHA256 = "d296370c539f7e6df608cca64cfbae1c330f03944af49e3b33af5d565cee9d49";
-const ETCD_VERSION = "3.4.23";
-// Where the package puts etcd's sources, and the five files that make up the
-// client-facing v3 API. etcd imports them as "etcd/<path>".
-const ETCD_SRC = "usr/share/gocode/src/go.etcd.io/etcd";
-const ETCD_FILES = [
-  "mvcc/mvccpb/kv.proto",
-  "auth/authpb/auth.proto",
-  "etcdserver/etcdserverpb/rpc.proto",
-  "etcdserver/api/v3lock/v3lockpb/v3lock.proto",
-  "etcdserver/api/v3election/v3electionpb/v3election.proto",
+// etcd's client-facing files, by Go module: [path in the module, path in our
+// proto/ tree]. etcd's files import each other as "etcd/api/<path>"; ours keep
+// the 3.4 layout, which is only a naming choice (the wire knows packages and
+// message names, not file paths).
+const ETCD_MODULES = [
+  {
+    module: "go.etcd.io/etcd/api/v3",
+    importPrefix: "etcd/api/",
+    files: [
+      ["mvccpb/kv.proto", "mvcc/mvccpb/kv.proto"],
+      ["authpb/auth.proto", "auth/authpb/auth.proto"],
+      ["etcdserverpb/rpc.proto", "etcdserver/etcdserverpb/rpc.proto"],
+    ],
+    // Declares option extensions only (which etcd release introduced a
+    // message or field); staged so that etcd's files compile, never compared.
+    optionFiles: ["versionpb/version.proto"],
+  },
+  {
+    module: "go.etcd.io/etcd/server/v3",
+    importPrefix: "etcd/server/",
+    files: [
+      ["etcdserver/api/v3lock/v3lockpb/v3lock.proto", "etcdserver/api/v3lock/v3lockpb/v3lock.proto"],
+      ["etcdserver/api/v3election/v3electionpb/v3election.proto", "etcdserver/api/v3election/v3electionpb/v3election.proto"],
+    ],
+    optionFiles: [],
+  },
 ];
-const ETCD_IMPORT_PREFIX = "etcd/";
 
 /** Reference or tooling problem (exit 2). */
 class ToolingError extends Error {}
 /** proto/ itself is broken, e.g. does not compile (exit 1). */
 class OursError extends Error {}
 
-// ---------------------------------------------------------------- reference .deb
+// ---------------------------------------------------------------- reference from the Go module cache
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: "utf8", ...opts });
-  return { ok: !r.error && r.status === 0, missing: r.error?.code === "ENOENT", status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.trim(), error: r.error };
+  return { ok: !r.error && r.status === 0, missing: r.error?.code === "ENOENT", status: r.status, stdout: r.stdout ?? "", out: `${r.stdout ?? ""}${r.stderr ?? ""}`.trim(), error: r.error };
 }
 
-function howToGetDeb(reason) {
-  return [
-    `cannot obtain etcd's reference .deb: ${reason}`,
-    "",
-    `Get ${DEB_FILE} (sha256 ${DEB_SHA256}) by one of:`,
-    `  - on Debian 12 (bookworm): apt-get download ${DEB_PACKAGE}=${DEB_VERSION}`,
-    `  - from https://snapshot.debian.org/package/etcd/${DEB_VERSION}/ (binary package ${DEB_PACKAGE}, arch all)`,
-    `then either put it in ${relative(ROOT, CACHE_DIR)}/ or run with ETCD_PROTO_DEB=/path/to/${DEB_FILE}`,
-  ].join("\n");
+/** The etcd release pinned for REFERENCE_MINOR, e.g. "3.7.4". */
+function pinnedVersion() {
+  let versions;
+  try {
+    versions = JSON.parse(readFileSync(VERSIONS_FILE, "utf8"));
+  } catch (err) {
+    throw new ToolingError(`cannot read ${VERSIONS_FILE}: ${err.message}`);
+  }
+  const v = versions?.versions?.[REFERENCE_MINOR]?.version;
+  if (typeof v !== "string" || !/^\d+\.\d+\.\d+$/.test(v)) {
+    throw new ToolingError(`etcd/versions.json has no release pinned for ${REFERENCE_MINOR} (versions["${REFERENCE_MINOR}"].version)`);
+  }
+  return v;
 }
 
-/** Returns the path of the reference .deb, downloading it into the cache if needed. */
-function obtainDeb() {
-  const fromEnv = process.env.ETCD_PROTO_DEB;
-  if (fromEnv) {
-    const p = resolve(fromEnv);
-    if (!existsSync(p) || !statSync(p).isFile()) throw new ToolingError(`ETCD_PROTO_DEB=${fromEnv} is not a file`);
-    return p;
-  }
-  const cached = join(CACHE_DIR, DEB_FILE);
-  if (existsSync(cached)) return cached;
-
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const spec = `${DEB_PACKAGE}=${DEB_VERSION}`;
-  console.error(`fetching ${spec} with apt-get download into ${relative(ROOT, CACHE_DIR)}/ ...`);
-  let r = run("apt-get", ["download", spec], { cwd: CACHE_DIR });
-  if (r.missing) throw new ToolingError(howToGetDeb("apt-get is not available"));
-  if (!r.ok) {
-    console.error(`apt-get download failed; refreshing package lists (apt-get update) and retrying:\n${indent(r.out)}`);
-    const u = run("apt-get", ["update"]);
-    if (!u.ok) throw new ToolingError(howToGetDeb(`apt-get update failed:\n${indent(u.out)}`));
-    r = run("apt-get", ["download", spec], { cwd: CACHE_DIR });
-    if (!r.ok) throw new ToolingError(howToGetDeb(`apt-get download ${spec} failed:\n${indent(r.out)}`));
-  }
-  if (!existsSync(cached)) throw new ToolingError(howToGetDeb(`apt-get download did not produce ${DEB_FILE}`));
-  return cached;
-}
-
-function verifyDeb(path) {
-  const sum = createHash("sha256").update(readFileSync(path)).digest("hex");
-  if (sum !== DEB_SHA256) {
-    throw new ToolingError(
-      [
-        `SHA-256 MISMATCH for ${path}`,
-        `  expected ${DEB_SHA256}`,
-        `  got      ${sum}`,
-        "This is not the pinned etcd 3.4.23 reference; refusing to compare against it.",
-        path.startsWith(CACHE_DIR) ? `Delete it (rm ${relative(ROOT, path)}) to re-download.` : "",
-      ].filter(Boolean).join("\n"),
-    );
+/**
+ * Directories of etcd's modules at `version` in the Go module cache, fetching
+ * them through the Go module proxy when the cache does not have them yet.
+ * Returns Map module -> directory.
+ */
+function moduleDirs(version) {
+  const specs = ETCD_MODULES.map((m) => `${m.module}@v${version}`);
+  // Run outside any module (a fresh temp dir), so that a go.mod or go.work in
+  // a parent directory cannot change what is resolved.
+  const cwd = mkdtempSync(join(tmpdir(), "etcd-apiv3-check-proto-go-"));
+  try {
+    const env = { ...process.env, GOFLAGS: [process.env.GOFLAGS, "-mod=mod"].filter(Boolean).join(" "), GOWORK: "off" };
+    const r = run("go", ["mod", "download", "-json", ...specs], { cwd, env });
+    if (r.missing) {
+      throw new ToolingError(
+        [
+          `this check needs Go: it reads etcd ${version}'s own .proto files from the Go module cache`,
+          `(go mod download ${specs.join(" ")}), and no \`go\` command is on PATH.`,
+          "Install Go (https://go.dev/dl/) or run the check where Go is available (CI has it).",
+        ].join("\n"),
+      );
+    }
+    // -json prints one object per module, also on failure (with an Error field).
+    const dirs = new Map();
+    const problems = [];
+    for (const obj of parseJsonObjects(r.stdout)) {
+      if (obj.Error) problems.push(`${obj.Path}@${obj.Version}: ${obj.Error}`);
+      else if (obj.Dir) dirs.set(obj.Path, obj.Dir);
+    }
+    for (const m of ETCD_MODULES) if (!dirs.has(m.module) && problems.length === 0) problems.push(`${m.module}@v${version}: no directory reported`);
+    if (!r.ok || problems.length) {
+      throw new ToolingError(`go mod download failed for etcd ${version}'s modules:\n${indent(problems.join("\n") || r.out)}`);
+    }
+    return dirs;
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
   }
 }
 
-/** Unpacks the .deb into a fresh directory and returns etcd's source root inside it. */
-function extractDeb(deb) {
-  const dest = join(CACHE_DIR, "x");
-  rmSync(dest, { recursive: true, force: true });
-  mkdirSync(dest, { recursive: true });
-  const r = run("dpkg-deb", ["-x", deb, dest]);
-  if (r.missing) throw new ToolingError("dpkg-deb is not available (install the dpkg package, or run on Debian/Ubuntu)");
-  if (!r.ok) throw new ToolingError(`dpkg-deb -x ${deb} failed:\n${indent(r.out)}`);
-  const src = join(dest, ETCD_SRC);
-  for (const f of ETCD_FILES) {
-    if (!existsSync(join(src, f))) throw new ToolingError(`${DEB_FILE} does not contain ${ETCD_SRC}/${f}`);
+/** Parses a stream of concatenated JSON objects (what `go ... -json` prints). */
+function parseJsonObjects(text) {
+  const out = [];
+  let depth = 0, start = -1, inString = false, escaped = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === "\\") escaped = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{") {
+      if (depth++ === 0) start = i;
+    } else if (c === "}" && --depth === 0) {
+      out.push(JSON.parse(text.slice(start, i + 1)));
+    }
   }
-  return src;
+  return out;
 }
 
 // ---------------------------------------------------------------- compiling with protoc
 
-// etcd's files import gogoproto and google.api annotations only for options.
-// These stubs declare those options (names as in the real files) so protoc
-// accepts etcd's files unmodified; their values never reach the comparison.
-const GOGO_STUB = `syntax = "proto2";
-package gogoproto;
+// etcd's files import google.api annotations and grpc-gateway's openapiv2
+// options for their REST gateway only. These stubs declare those options (names
+// as in the real files, just enough structure for the values etcd sets) so that
+// protoc accepts etcd's files unmodified; their values never reach the
+// comparison.
+const OPENAPIV2_STUB = `syntax = "proto3";
+package grpc.gateway.protoc_gen_openapiv2.options;
 import "google/protobuf/descriptor.proto";
-extend google.protobuf.EnumOptions {
-  optional bool goproto_enum_prefix = 62001; optional bool goproto_enum_stringer = 62021;
-  optional bool enum_stringer = 62022; optional string enum_customname = 62023; optional bool enumdecl = 62024;
+extend google.protobuf.FileOptions { Swagger openapiv2_swagger = 1042; }
+message Swagger {
+  SecurityDefinitions security_definitions = 11;
+  repeated SecurityRequirement security = 12;
 }
-extend google.protobuf.EnumValueOptions { optional string enumvalue_customname = 66001; }
-extend google.protobuf.FileOptions {
-  optional bool goproto_getters_all = 63001; optional bool goproto_enum_prefix_all = 63002;
-  optional bool goproto_stringer_all = 63003; optional bool verbose_equal_all = 63004;
-  optional bool face_all = 63005; optional bool gostring_all = 63006; optional bool populate_all = 63007;
-  optional bool stringer_all = 63008; optional bool onlyone_all = 63009; optional bool equal_all = 63013;
-  optional bool description_all = 63014; optional bool testgen_all = 63015; optional bool benchgen_all = 63016;
-  optional bool marshaler_all = 63017; optional bool unmarshaler_all = 63018; optional bool stable_marshaler_all = 63019;
-  optional bool sizer_all = 63020; optional bool goproto_enum_stringer_all = 63021; optional bool enum_stringer_all = 63022;
-  optional bool unsafe_marshaler_all = 63023; optional bool unsafe_unmarshaler_all = 63024;
-  optional bool goproto_extensions_map_all = 63025; optional bool goproto_unrecognized_all = 63026;
-  optional bool gogoproto_import = 63027; optional bool protosizer_all = 63028; optional bool compare_all = 63029;
-  optional bool typedecl_all = 63030; optional bool enumdecl_all = 63031; optional bool goproto_registration = 63032;
-  optional bool messagename_all = 63033; optional bool goproto_sizecache_all = 63034; optional bool goproto_unkeyed_all = 63035;
+message SecurityDefinitions { map<string, SecurityScheme> security = 1; }
+message SecurityScheme {
+  enum Type { TYPE_INVALID = 0; TYPE_BASIC = 1; TYPE_API_KEY = 2; TYPE_OAUTH2 = 3; }
+  enum In { IN_INVALID = 0; IN_QUERY = 1; IN_HEADER = 2; }
+  Type type = 1;
+  string description = 2;
+  string name = 3;
+  In in = 4;
 }
-extend google.protobuf.MessageOptions {
-  optional bool goproto_getters = 64001; optional bool goproto_stringer = 64003; optional bool verbose_equal = 64004;
-  optional bool face = 64005; optional bool gostring = 64006; optional bool populate = 64007; optional bool stringer = 67008;
-  optional bool onlyone = 64009; optional bool equal = 64013; optional bool description = 64014; optional bool testgen = 64015;
-  optional bool benchgen = 64016; optional bool marshaler = 64017; optional bool unmarshaler = 64018;
-  optional bool stable_marshaler = 64019; optional bool sizer = 64020; optional bool unsafe_marshaler = 64023;
-  optional bool unsafe_unmarshaler = 64024; optional bool goproto_extensions_map = 64025;
-  optional bool goproto_unrecognized = 64026; optional bool protosizer = 64028; optional bool compare = 64029;
-  optional bool typedecl = 64030; optional bool messagename = 64033; optional bool goproto_sizecache = 64034;
-  optional bool goproto_unkeyed = 64035;
-}
-extend google.protobuf.FieldOptions {
-  optional bool nullable = 65001; optional bool embed = 65002; optional string customtype = 65003;
-  optional string customname = 65004; optional string jsontag = 65005; optional string moretags = 65006;
-  optional string casttype = 65007; optional string castkey = 65008; optional string castvalue = 65009;
-  optional bool stdtime = 65010; optional bool stdduration = 65011; optional bool wktpointer = 65012;
+message SecurityRequirement {
+  message SecurityRequirementValue { repeated string scope = 1; }
+  map<string, SecurityRequirementValue> security_requirement = 1;
 }
 `;
 
@@ -194,7 +199,10 @@ message HttpRule {
 }
 message CustomHttpPattern { string kind = 1; string path = 2; }
 `;
-const STUB_FILES = new Set(["gogoproto/gogo.proto", "google/api/annotations.proto"]);
+const STUB_FILES = [
+  ["google/api/annotations.proto", GOOGLE_API_STUB],
+  ["protoc-gen-openapiv2/options/annotations.proto", OPENAPIV2_STUB],
+];
 
 function protoc(includes, files, out, ErrorClass = ToolingError) {
   const { protoc: bin, include } = protocPaths();
@@ -205,23 +213,45 @@ function protoc(includes, files, out, ErrorClass = ToolingError) {
   return fromBinary(FileDescriptorSetSchema, readFileSync(out));
 }
 
-/** Descriptor set of etcd's five files, staged as etcd/<path> next to the option stubs. */
-function describeEtcd(etcdSrc, work) {
+/**
+ * Descriptor set of etcd's client-facing files, staged under their import
+ * names ("etcd/api/...", "etcd/server/...") next to the option stubs, and
+ * renamed to our tree's file names.
+ */
+function describeEtcd(dirs, work) {
   const stage = join(work, "etcd-include");
-  for (const f of ETCD_FILES) {
-    const dst = join(stage, ETCD_IMPORT_PREFIX, f);
+  const stageFile = (name, from, text) => {
+    const dst = join(stage, name);
     mkdirSync(dirname(dst), { recursive: true });
-    copyFileSync(join(etcdSrc, f), dst);
+    if (from) copyFileSync(from, dst);
+    else writeFileSync(dst, text);
+  };
+  const ourName = new Map(); // import name -> our file name
+  const optionOnly = new Set(STUB_FILES.map(([n]) => n));
+  for (const m of ETCD_MODULES) {
+    const dir = dirs.get(m.module);
+    for (const [inModule, ours] of m.files) {
+      const src = join(dir, inModule);
+      if (!existsSync(src)) throw new ToolingError(`${m.module} (${dir}) has no ${inModule}`);
+      stageFile(m.importPrefix + inModule, src);
+      ourName.set(m.importPrefix + inModule, ours);
+    }
+    for (const inModule of m.optionFiles) {
+      const src = join(dir, inModule);
+      if (!existsSync(src)) throw new ToolingError(`${m.module} (${dir}) has no ${inModule}`);
+      stageFile(m.importPrefix + inModule, src);
+      optionOnly.add(m.importPrefix + inModule);
+    }
   }
-  for (const [p, text] of [["gogoproto/gogo.proto", GOGO_STUB], ["google/api/annotations.proto", GOOGLE_API_STUB]]) {
-    mkdirSync(dirname(join(stage, p)), { recursive: true });
-    writeFileSync(join(stage, p), text);
-  }
-  const set = protoc([stage], ETCD_FILES.map((f) => ETCD_IMPORT_PREFIX + f), join(work, "etcd.pb"));
-  // Keep etcd's five files only, named as in our tree (without "etcd/").
-  const files = set.file.filter((f) => f.name.startsWith(ETCD_IMPORT_PREFIX));
-  const unprefix = (n) => (n.startsWith(ETCD_IMPORT_PREFIX) ? n.slice(ETCD_IMPORT_PREFIX.length) : n);
-  return files.map((f) => ({ fd: f, name: unprefix(f.name), deps: f.dependency.filter((d) => !STUB_FILES.has(d)).map(unprefix) }));
+  for (const [name, text] of STUB_FILES) stageFile(name, null, text);
+  const set = protoc([stage], [...ourName.keys()], join(work, "etcd.pb"));
+  return set.file
+    .filter((f) => ourName.has(f.name))
+    .map((f) => ({
+      fd: f,
+      name: ourName.get(f.name),
+      deps: f.dependency.filter((d) => !optionOnly.has(d)).map((d) => ourName.get(d) ?? d),
+    }));
 }
 
 /** Descriptor set of every file under proto/ (plus anything they import). */
@@ -331,14 +361,13 @@ function indent(s) {
 
 function main() {
   const started = Date.now();
-  const deb = obtainDeb();
-  verifyDeb(deb);
-  const etcdSrc = extractDeb(deb);
+  const version = pinnedVersion();
+  const dirs = moduleDirs(version);
 
   const work = mkdtempSync(join(tmpdir(), "etcd-apiv3-check-proto-"));
   let etcd, ours;
   try {
-    etcd = flatten(describeEtcd(etcdSrc, work));
+    etcd = flatten(describeEtcd(dirs, work));
     ours = flatten(describeOurs(work));
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -350,17 +379,17 @@ function main() {
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (diffs.length) {
     for (const d of diffs) console.log(d);
-    console.log(`proto/ differs from etcd ${ETCD_VERSION} in ${diffs.length} place(s) (etcd has ${summary}; ${secs}s)`);
+    console.log(`proto/ differs from etcd ${version} in ${diffs.length} place(s) (etcd has ${summary}; ${secs}s)`);
     process.exit(1);
   }
-  console.log(`proto/ matches etcd ${ETCD_VERSION}: ${summary}`);
+  console.log(`proto/ matches etcd ${version} (Go modules ${ETCD_MODULES.map((m) => m.module).join(", ")}): ${summary}`);
 }
 
 try {
   main();
 } catch (err) {
   if (err instanceof OursError) {
-    console.error(`check-proto: proto/ does not compile, so it cannot match etcd ${ETCD_VERSION}: ${err.message}`);
+    console.error(`check-proto: proto/ does not compile, so it cannot match etcd's: ${err.message}`);
     process.exit(1);
   }
   if (err instanceof ToolingError) {

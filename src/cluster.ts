@@ -30,7 +30,8 @@ export function addMember(conn: Connection, peerURLs: string[], isLearner: boole
 /** `list_member()`: every member in `members()`. */
 export function listMembers(conn: Connection): Promise<Response> {
   return respond(conn, 'listmember', async () => {
-    const res = await conn.unary(ClusterService.memberList, {});
+    // The request C++ sends: the answering member's own view (3.5+ reads through raft only when asked to).
+    const res = await conn.unary(ClusterService.memberList, { linearizable: false });
     return { index: Number(res.header?.revision ?? 0n), members: res.members.map((m) => new Member(m)) };
   });
 }

@@ -167,3 +167,61 @@ export function watchCancelStatus(reason: string): GrpcStatusError {
   if (m && code > 0) return new GrpcStatusError(code, m[2]!);
   return new GrpcStatusError(ERROR_GRPC_CANCELLED, reason || 'watch canceled by the server');
 }
+
+// ---- calls newer than the server ------------------------------------------------------------------------------
+
+/**
+ * The etcd release that introduced each RPC this client knows and etcd 3.4 does not. An older server answers
+ * them with a bare UNIMPLEMENTED; {@link unsupportedByServer} turns that into an error naming both versions.
+ */
+export const MIN_ETCD_VERSION: Readonly<Record<string, string>> = {
+  '/etcdserverpb.Auth/AuthStatus': '3.5',
+  '/etcdserverpb.Maintenance/Downgrade': '3.5',
+  '/etcdserverpb.KV/RangeStream': '3.7',
+};
+
+/** True when release `version` ("3.4.23", "3.7.0-alpha.1") is at least `min` ("3.5"), by major.minor.patch. */
+export function etcdVersionAtLeast(version: string, min: string): boolean {
+  const parse = (v: string) => (/^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(v) ?? []).slice(1, 4).map((n) => Number(n ?? 0));
+  const a = parse(version);
+  const b = parse(min);
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
+/**
+ * A call the server does not know because it is older than the release that introduced it (still code 12,
+ * UNIMPLEMENTED), e.g. `AuthStatus needs etcd >= 3.5; the server is 3.4.23`.
+ */
+export class UnsupportedByServerError extends GrpcStatusError {
+  override name = 'UnsupportedByServerError';
+  constructor(
+    /** The RPC's name, e.g. `AuthStatus`. */
+    readonly rpc: string,
+    /** The first etcd release that has it, e.g. `3.5`. */
+    readonly requiredVersion: string,
+    /** The server's version as its Status call reports it; undefined when that could not be read. */
+    readonly serverVersion: string | undefined,
+    why?: string,
+  ) {
+    super(
+      ERROR_GRPC_UNIMPLEMENTED,
+      serverVersion !== undefined
+        ? `${rpc} needs etcd >= ${requiredVersion}; the server is ${serverVersion}`
+        : `${rpc} needs etcd >= ${requiredVersion}; the server does not know it, and its version could not be read (${why})`,
+    );
+  }
+}
+
+/**
+ * What an UNIMPLEMENTED answer to `path` means, given the server's version (undefined: unknown, with `why`):
+ * an UnsupportedByServerError when the server is older than the call, otherwise `err` unchanged (the call is
+ * not in the table, or the server is new enough and refused it for another reason — RangeStream with a sort
+ * order, say).
+ */
+export function unsupportedByServer(path: string, err: unknown, serverVersion: string | undefined, why?: string): unknown {
+  const required = MIN_ETCD_VERSION[path];
+  if (!(err instanceof GrpcStatusError) || err.code !== ERROR_GRPC_UNIMPLEMENTED || required === undefined) return err;
+  if (serverVersion !== undefined && etcdVersionAtLeast(serverVersion, required)) return err;
+  return new UnsupportedByServerError(path.slice(path.lastIndexOf('/') + 1), required, serverVersion, why);
+}

@@ -15,6 +15,7 @@ export {
   LeaseExpiredError,
   KeepAliveError,
   GrpcStatusError,
+  UnsupportedByServerError,
   ERROR_GRPC_OK,
   ERROR_GRPC_CANCELLED,
   ERROR_GRPC_UNKNOWN,

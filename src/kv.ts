@@ -18,6 +18,7 @@ import {
   MESSAGE_KEY_ALREADY_EXISTS,
   MESSAGE_KEY_NOT_FOUND,
 } from './errors';
+import { listingSwitch, listRange, operationDeadline } from './listing';
 import { respond } from './respond';
 import { Value, type Response, type ResponseInit } from './response';
 import { compare, CompareTarget, putOp, rangeOp, deleteOp } from './txn';
@@ -186,16 +187,74 @@ export function rmIf(conn: Connection, key: Buffer, old: Buffer | number): Promi
 
 /** `rm` / `rmdir`: delete `[key, rangeEnd)` (one key if rangeEnd is empty); every deleted kv in `values()`. */
 export function deleteRange(conn: Connection, key: Buffer, rangeEnd: Buffer): Promise<Response> {
+  if (rangeEnd.length > 0) return deleteListed(conn, key, rangeEnd);
+  return respond(conn, ACTION_DELETE, async () => deleteWithPrevKvs(conn, key, rangeEnd));
+}
+
+/** One DeleteRange that returns what it deleted: exact, but its answer is one message of every deleted kv. */
+async function deleteWithPrevKvs(conn: Connection, key: Buffer, rangeEnd: Buffer, signal?: AbortSignal): Promise<ResponseInit> {
+  const request = DeleteRangeRequest.fromPartial({ key, rangeEnd, prevKv: true });
+  const res = await conn.unary(KVService.deleteRange, request, signal ? { timeout: false, signal } : {});
+  return deleted(Number(res.header?.revision ?? 0n), res.prevKvs.map((kv) => Value.fromKv(kv)));
+}
+
+function deleted(index: number, values: Value[]): ResponseInit {
+  if (values.length === 0) return notFound(index);
+  return { index, values, value: values[0]!, prevValue: values[0]! };
+}
+
+/** How often rmdir lists again because the range changed between its listing and its delete. */
+const RMDIR_ATTEMPTS = 3;
+
+/**
+ * `rmdir` of a range, with a result of any size. A DeleteRange with prev_kv would answer with every deleted kv
+ * in one message, bounded by message-size limits. Instead: list the range at revision R (listing.ts: streamed
+ * or paged), then delete it in a Txn that holds only if no key in the range was created or modified after R
+ * (`mod_revision < R + 1` over the range), without prev_kv. If the compare fails, list again; after
+ * RMDIR_ATTEMPTS, fall back to the single DeleteRange with prev_kv. If keys were deleted by someone else
+ * between R and the delete (the Txn deleted fewer keys than were listed), the keys present just before the
+ * delete are read at the revision before it, so `values()` holds exactly what this call deleted. `index()` is
+ * the delete's revision, as with one DeleteRange. The whole call runs under one `set_grpc_timeout` deadline.
+ */
+function deleteListed(conn: Connection, key: Buffer, rangeEnd: Buffer): Promise<Response> {
   return respond(conn, ACTION_DELETE, async () => {
-    const res = await conn.unary(KVService.deleteRange, DeleteRangeRequest.fromPartial({ key, rangeEnd, prevKv: true }));
-    const index = Number(res.header?.revision ?? 0n);
-    if (res.prevKvs.length === 0) return notFound(index);
-    const values = res.prevKvs.map((kv) => Value.fromKv(kv));
-    return { index, values, value: values[0]!, prevValue: values[0]! };
+    const deadline = operationDeadline(conn);
+    const signal = deadline.signal;
+    const options = signal ? { timeout: false, signal } : {};
+    try {
+      for (let attempt = 1; attempt <= RMDIR_ATTEMPTS; attempt++) {
+        const listing = await listRange(conn, { key, rangeEnd, limit: 0, revision: 0, keysOnly: false }, signal);
+        await listingSwitch.afterRmdirListing?.(attempt);
+        const res = await conn.unary(
+          KVService.txn,
+          {
+            compare: [compare(key, CompareTarget.MOD, Compare_CompareResult.LESS, BigInt(listing.index) + 1n, rangeEnd)],
+            success: [deleteOp(key, rangeEnd, false)],
+            failure: [],
+          },
+          options,
+        );
+        if (!res.succeeded) continue;
+        const index = Number(res.header?.revision ?? 0n);
+        const op = res.responses[0]?.response;
+        const count = op?.$case === 'responseDeleteRange' ? Number(op.responseDeleteRange.deleted) : 0;
+        if (count === listing.values.length) return deleted(index, listing.values);
+        // Some listed keys were deleted by others before our delete: keep those still present just before it.
+        const before = await listRange(conn, { key, rangeEnd, limit: 0, revision: index - 1, keysOnly: true }, signal);
+        const present = new Set(before.values.map((v) => v.key_bytes().toString('latin1')));
+        return deleted(index, listing.values.filter((v) => present.has(v.key_bytes().toString('latin1'))));
+      }
+      return await deleteWithPrevKvs(conn, key, rangeEnd, signal);
+    } finally {
+      deadline.done();
+    }
   });
 }
 
-/** `ls` / `keys`: every key in `[key, rangeEnd)`, ascending; an empty result is success. */
+/**
+ * `ls` / `keys`: every key in `[key, rangeEnd)`, ascending; an empty result is success. Read at one revision
+ * through RangeStream or pages of Range (listing.ts), so its size is bounded by memory only.
+ */
 export function list(
   conn: Connection,
   key: Buffer,
@@ -205,14 +264,15 @@ export function list(
   keysOnly: boolean,
 ): Promise<Response> {
   return respond(conn, ACTION_GET, async () => {
-    const res = await conn.unary(
-      KVService.range,
-      RangeRequest.fromPartial({ key, rangeEnd, limit: BigInt(limit), revision: BigInt(revision), keysOnly }),
-    );
-    const values = res.kvs.map((kv) => Value.fromKv(kv));
-    const init: ResponseInit = { index: Number(res.header?.revision ?? 0n), values };
-    if (values[0]) init.value = values[0];
-    return init;
+    const deadline = operationDeadline(conn);
+    try {
+      const { index, values } = await listRange(conn, { key, rangeEnd, limit, revision, keysOnly }, deadline.signal);
+      const init: ResponseInit = { index, values };
+      if (values[0]) init.value = values[0];
+      return init;
+    } finally {
+      deadline.done();
+    }
   });
 }
 

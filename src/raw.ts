@@ -1,6 +1,8 @@
 // `client.raw`: etcd's services as typed stubs on the client's own channel, auth token and timeout. Unary
 // RPCs return promises of the generated response type; streaming RPCs return Node object-mode duplex
-// streams (server-streaming ones take their request up front and are readable only).
+// streams (server-streaming ones take their request up front and are readable only). A call newer than the
+// server (AuthStatus or Downgrade on 3.4, RangeStream before 3.7) fails with an UnsupportedByServerError that
+// names both versions instead of a bare UNIMPLEMENTED (server-version.ts).
 
 import { Duplex } from 'node:stream';
 import { ElectionService } from '../generated/etcdserver/api/v3election/v3electionpb/v3election';
@@ -15,6 +17,7 @@ import {
 } from '../generated/etcdserver/etcdserverpb/rpc';
 import type { Connection } from './connection';
 import type { GrpcStatusError } from './errors';
+import { explainUnimplemented } from './server-version';
 import type { MethodDescriptor, StreamCall } from './transport/transport';
 
 /** Options of one raw unary call. */
@@ -88,8 +91,9 @@ function rawStream(conn: Connection, method: AnyMethod, request?: unknown): Dupl
         onMessage: (m) => duplex.push(m),
         onClose: (err: GrpcStatusError | null) => {
           untrack();
-          if (err) duplex.destroy(err);
-          else duplex.push(null);
+          if (!err) duplex.push(null);
+          else if (duplex.destroyed) return;
+          else void explainUnimplemented(conn, method.path, err).then((e) => duplex.destroy(e as Error));
         },
       },
       request,
@@ -113,7 +117,9 @@ function rawService<D extends Record<string, AnyMethod>>(conn: Connection, defin
     else if (method.responseStream) stub[name] = (request: unknown) => rawStream(conn, method, request);
     else {
       stub[name] = (request: unknown, options?: RawCallOptions) =>
-        conn.unary(method, request, { retry: false, signal: options?.signal });
+        conn.unary(method, request, { retry: false, signal: options?.signal }).catch(async (err: unknown) => {
+          throw await explainUnimplemented(conn, method.path, err);
+        });
     }
   }
   return stub as RawService<D>;

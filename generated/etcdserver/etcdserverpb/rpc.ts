@@ -21,8 +21,10 @@ export const protobufFileName = "etcdserver/etcdserverpb/rpc.proto";
 
 /**
  * etcd's v3 gRPC API: key-value, watch, lease, cluster, maintenance and auth
- * services (wire-compatible with etcd 3.4). Comments are ours; names, numbers
- * and types are etcd's and must not change (check with `npm run check:proto`).
+ * services, as of etcd 3.7. Comments are ours; names, numbers and types are
+ * etcd's and must not change (check with `npm run check:proto`). Items added
+ * after 3.4 say since which release; an older server answers an RPC it does
+ * not know with UNIMPLEMENTED and leaves a field it does not know unset.
  *
  * Conventions used throughout:
  * - Keys and values are raw bytes.
@@ -121,6 +123,16 @@ export interface RangeResponse {
   more: boolean;
   /** Number of keys in the range (regardless of limit). */
   count: bigint;
+}
+
+/** One chunk of a RangeStream result (since 3.7). */
+export interface RangeStreamResponse {
+  /**
+   * Every chunk carries the next disjoint run of kvs, in order; appending
+   * them gives the kvs Range would return. header, more and count are set on
+   * the last chunk only (so merging all chunks gives Range's response).
+   */
+  rangeResponse?: RangeResponse | undefined;
 }
 
 export interface PutRequest {
@@ -276,6 +288,8 @@ export interface HashKVResponse {
   hash: number;
   /** Compaction revision at the time the hash was computed. */
   compactRevision: bigint;
+  /** Since 3.6: the revision the hash covers (keys up to and including it). */
+  hashRevision: bigint;
 }
 
 export interface HashResponse {
@@ -299,6 +313,11 @@ export interface SnapshotResponse {
   remainingBytes: bigint;
   /** This chunk's data. */
   blob: Buffer;
+  /**
+   * Since 3.6: version of the etcd that made the snapshot (restore it with
+   * that version or newer). Members of a mixed-version cluster differ.
+   */
+  version: string;
 }
 
 /** One message on the Watch stream: exactly one of the three requests. */
@@ -534,6 +553,11 @@ export interface MemberUpdateResponse {
 }
 
 export interface MemberListRequest {
+  /**
+   * Since 3.5: answer through consensus (current membership) rather than
+   * from the answering member's local view. 3.4 ignores it.
+   */
+  linearizable: boolean;
 }
 
 export interface MemberListResponse {
@@ -571,6 +595,48 @@ export interface MoveLeaderRequest {
 
 export interface MoveLeaderResponse {
   header?: ResponseHeader | undefined;
+}
+
+/** Since 3.5. */
+export interface DowngradeRequest {
+  /** What to do. */
+  action: DowngradeRequest_DowngradeAction;
+  /** Version to downgrade to ("major.minor", one minor below the cluster's). */
+  version: string;
+}
+
+export enum DowngradeRequest_DowngradeAction {
+  /** VALIDATE - only check that the target version is allowed */
+  VALIDATE = 0,
+  /** ENABLE - start the downgrade */
+  ENABLE = 1,
+  /** CANCEL - stop a downgrade in progress */
+  CANCEL = 2,
+  UNRECOGNIZED = -1,
+}
+
+export interface DowngradeResponse {
+  header?:
+    | ResponseHeader
+    | undefined;
+  /** The cluster version at the time of the answer. */
+  version: string;
+}
+
+/**
+ * Since 3.6. A message etcd uses in its own write-ahead-log tests; no RPC
+ * takes it.
+ */
+export interface DowngradeVersionTestRequest {
+  ver: string;
+}
+
+/** Since 3.6: state of a cluster downgrade, as reported by Status. */
+export interface DowngradeInfo {
+  /** True while a downgrade is enabled. */
+  enabled: boolean;
+  /** Version being downgraded to. */
+  targetVersion: string;
 }
 
 export interface AlarmRequest {
@@ -629,12 +695,28 @@ export interface StatusResponse {
   dbSizeInUse: bigint;
   /** True if the answering member is a learner. */
   isLearner: boolean;
+  /**
+   * Since 3.6: version of the member's data file format (may trail the
+   * cluster version for a while after an upgrade).
+   */
+  storageVersion: string;
+  /**
+   * Since 3.6: the storage quota in bytes (--quota-backend-bytes). Reported
+   * wrongly before 3.6.6.
+   */
+  dbSizeQuota: bigint;
+  /** Since 3.6: whether a downgrade is in progress, and to which version. */
+  downgradeInfo?: DowngradeInfo | undefined;
 }
 
 export interface AuthEnableRequest {
 }
 
 export interface AuthDisableRequest {
+}
+
+/** Since 3.5. */
+export interface AuthStatusRequest {
 }
 
 export interface AuthenticateRequest {
@@ -645,7 +727,14 @@ export interface AuthenticateRequest {
 export interface AuthUserAddRequest {
   name: string;
   password: string;
-  options?: UserAddOptions | undefined;
+  options?:
+    | UserAddOptions
+    | undefined;
+  /**
+   * Since 3.5: filled in by the server (the hash of `password`) before the
+   * request is replicated; clients leave it empty.
+   */
+  hashedPassword: string;
 }
 
 export interface AuthUserGetRequest {
@@ -662,6 +751,11 @@ export interface AuthUserChangePasswordRequest {
   name: string;
   /** New password. */
   password: string;
+  /**
+   * Since 3.5: filled in by the server from `password`; clients leave it
+   * empty.
+   */
+  hashedPassword: string;
 }
 
 export interface AuthUserGrantRoleRequest {
@@ -719,6 +813,20 @@ export interface AuthEnableResponse {
 
 export interface AuthDisableResponse {
   header?: ResponseHeader | undefined;
+}
+
+/** Since 3.5. */
+export interface AuthStatusResponse {
+  header?:
+    | ResponseHeader
+    | undefined;
+  /** True when authentication is on. */
+  enabled: boolean;
+  /**
+   * Revision of the auth store (users, roles, permissions); it grows with
+   * every auth change.
+   */
+  authRevision: bigint;
 }
 
 export interface AuthenticateResponse {
@@ -1231,6 +1339,63 @@ export const RangeResponse: MessageFns<RangeResponse> = {
     message.kvs = object.kvs?.map((e) => KeyValue.fromPartial(e)) || [];
     message.more = object.more ?? false;
     message.count = (object.count !== undefined && object.count !== null) ? BigInt(object.count) : 0n;
+    return message;
+  },
+};
+
+function createBaseRangeStreamResponse(): RangeStreamResponse {
+  return { rangeResponse: undefined };
+}
+
+export const RangeStreamResponse: MessageFns<RangeStreamResponse> = {
+  encode(message: RangeStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rangeResponse !== undefined) {
+      RangeResponse.encode(message.rangeResponse, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RangeStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRangeStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rangeResponse = RangeResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<RangeStreamResponse>, I>>(base?: I): RangeStreamResponse {
+    return RangeStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RangeStreamResponse>, I>>(object: I): RangeStreamResponse {
+    const message = createBaseRangeStreamResponse();
+    message.rangeResponse = (object.rangeResponse !== undefined && object.rangeResponse !== null)
+      ? RangeResponse.fromPartial(object.rangeResponse)
+      : undefined;
     return message;
   },
 };
@@ -2433,7 +2598,7 @@ export const HashKVRequest: MessageFns<HashKVRequest> = {
 };
 
 function createBaseHashKVResponse(): HashKVResponse {
-  return { header: undefined, hash: 0, compactRevision: 0n };
+  return { header: undefined, hash: 0, compactRevision: 0n, hashRevision: 0n };
 }
 
 export const HashKVResponse: MessageFns<HashKVResponse> = {
@@ -2449,6 +2614,12 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
         throw new globalThis.Error("value provided for field message.compactRevision of type int64 too large");
       }
       writer.uint32(24).int64(message.compactRevision);
+    }
+    if (message.hashRevision !== 0n) {
+      if (BigInt.asIntN(64, message.hashRevision) !== message.hashRevision) {
+        throw new globalThis.Error("value provided for field message.hashRevision of type int64 too large");
+      }
+      writer.uint32(32).int64(message.hashRevision);
     }
     return writer;
   },
@@ -2490,6 +2661,14 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
             message.compactRevision = reader.int64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.hashRevision = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2513,6 +2692,9 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
     message.hash = object.hash ?? 0;
     message.compactRevision = (object.compactRevision !== undefined && object.compactRevision !== null)
       ? BigInt(object.compactRevision)
+      : 0n;
+    message.hashRevision = (object.hashRevision !== undefined && object.hashRevision !== null)
+      ? BigInt(object.hashRevision)
       : 0n;
     return message;
   },
@@ -2631,7 +2813,7 @@ export const SnapshotRequest: MessageFns<SnapshotRequest> = {
 };
 
 function createBaseSnapshotResponse(): SnapshotResponse {
-  return { header: undefined, remainingBytes: 0n, blob: Buffer.alloc(0) };
+  return { header: undefined, remainingBytes: 0n, blob: Buffer.alloc(0), version: "" };
 }
 
 export const SnapshotResponse: MessageFns<SnapshotResponse> = {
@@ -2647,6 +2829,9 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
     }
     if (message.blob.length !== 0) {
       writer.uint32(26).bytes(message.blob);
+    }
+    if (message.version !== "") {
+      writer.uint32(34).string(message.version);
     }
     return writer;
   },
@@ -2688,6 +2873,14 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
             message.blob = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2712,6 +2905,7 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
       ? BigInt(object.remainingBytes)
       : 0n;
     message.blob = object.blob ?? Buffer.alloc(0);
+    message.version = object.version ?? "";
     return message;
   },
 };
@@ -4759,11 +4953,14 @@ export const MemberUpdateResponse: MessageFns<MemberUpdateResponse> = {
 };
 
 function createBaseMemberListRequest(): MemberListRequest {
-  return {};
+  return { linearizable: false };
 }
 
 export const MemberListRequest: MessageFns<MemberListRequest> = {
-  encode(_: MemberListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: MemberListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.linearizable !== false) {
+      writer.uint32(8).bool(message.linearizable);
+    }
     return writer;
   },
 
@@ -4780,6 +4977,14 @@ export const MemberListRequest: MessageFns<MemberListRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.linearizable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4795,8 +5000,9 @@ export const MemberListRequest: MessageFns<MemberListRequest> = {
   create<I extends Exact<DeepPartial<MemberListRequest>, I>>(base?: I): MemberListRequest {
     return MemberListRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<MemberListRequest>, I>>(_: I): MemberListRequest {
+  fromPartial<I extends Exact<DeepPartial<MemberListRequest>, I>>(object: I): MemberListRequest {
     const message = createBaseMemberListRequest();
+    message.linearizable = object.linearizable ?? false;
     return message;
   },
 };
@@ -5212,6 +5418,264 @@ export const MoveLeaderResponse: MessageFns<MoveLeaderResponse> = {
   },
 };
 
+function createBaseDowngradeRequest(): DowngradeRequest {
+  return { action: 0, version: "" };
+}
+
+export const DowngradeRequest: MessageFns<DowngradeRequest> = {
+  encode(message: DowngradeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== 0) {
+      writer.uint32(8).int32(message.action);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DowngradeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDowngradeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.action = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DowngradeRequest>, I>>(base?: I): DowngradeRequest {
+    return DowngradeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DowngradeRequest>, I>>(object: I): DowngradeRequest {
+    const message = createBaseDowngradeRequest();
+    message.action = object.action ?? 0;
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseDowngradeResponse(): DowngradeResponse {
+  return { header: undefined, version: "" };
+}
+
+export const DowngradeResponse: MessageFns<DowngradeResponse> = {
+  encode(message: DowngradeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DowngradeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDowngradeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DowngradeResponse>, I>>(base?: I): DowngradeResponse {
+    return DowngradeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DowngradeResponse>, I>>(object: I): DowngradeResponse {
+    const message = createBaseDowngradeResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseDowngradeVersionTestRequest(): DowngradeVersionTestRequest {
+  return { ver: "" };
+}
+
+export const DowngradeVersionTestRequest: MessageFns<DowngradeVersionTestRequest> = {
+  encode(message: DowngradeVersionTestRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ver !== "") {
+      writer.uint32(10).string(message.ver);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DowngradeVersionTestRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDowngradeVersionTestRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ver = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DowngradeVersionTestRequest>, I>>(base?: I): DowngradeVersionTestRequest {
+    return DowngradeVersionTestRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DowngradeVersionTestRequest>, I>>(object: I): DowngradeVersionTestRequest {
+    const message = createBaseDowngradeVersionTestRequest();
+    message.ver = object.ver ?? "";
+    return message;
+  },
+};
+
+function createBaseDowngradeInfo(): DowngradeInfo {
+  return { enabled: false, targetVersion: "" };
+}
+
+export const DowngradeInfo: MessageFns<DowngradeInfo> = {
+  encode(message: DowngradeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enabled !== false) {
+      writer.uint32(8).bool(message.enabled);
+    }
+    if (message.targetVersion !== "") {
+      writer.uint32(18).string(message.targetVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DowngradeInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDowngradeInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.targetVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DowngradeInfo>, I>>(base?: I): DowngradeInfo {
+    return DowngradeInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DowngradeInfo>, I>>(object: I): DowngradeInfo {
+    const message = createBaseDowngradeInfo();
+    message.enabled = object.enabled ?? false;
+    message.targetVersion = object.targetVersion ?? "";
+    return message;
+  },
+};
+
 function createBaseAlarmRequest(): AlarmRequest {
   return { action: 0, memberID: 0n, alarm: 0 };
 }
@@ -5488,6 +5952,9 @@ function createBaseStatusResponse(): StatusResponse {
     errors: [],
     dbSizeInUse: 0n,
     isLearner: false,
+    storageVersion: "",
+    dbSizeQuota: 0n,
+    downgradeInfo: undefined,
   };
 }
 
@@ -5540,6 +6007,18 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.isLearner !== false) {
       writer.uint32(80).bool(message.isLearner);
+    }
+    if (message.storageVersion !== "") {
+      writer.uint32(90).string(message.storageVersion);
+    }
+    if (message.dbSizeQuota !== 0n) {
+      if (BigInt.asIntN(64, message.dbSizeQuota) !== message.dbSizeQuota) {
+        throw new globalThis.Error("value provided for field message.dbSizeQuota of type int64 too large");
+      }
+      writer.uint32(96).int64(message.dbSizeQuota);
+    }
+    if (message.downgradeInfo !== undefined) {
+      DowngradeInfo.encode(message.downgradeInfo, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -5637,6 +6116,30 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.isLearner = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.storageVersion = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.dbSizeQuota = reader.int64() as bigint;
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.downgradeInfo = DowngradeInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5670,6 +6173,13 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       ? BigInt(object.dbSizeInUse)
       : 0n;
     message.isLearner = object.isLearner ?? false;
+    message.storageVersion = object.storageVersion ?? "";
+    message.dbSizeQuota = (object.dbSizeQuota !== undefined && object.dbSizeQuota !== null)
+      ? BigInt(object.dbSizeQuota)
+      : 0n;
+    message.downgradeInfo = (object.downgradeInfo !== undefined && object.downgradeInfo !== null)
+      ? DowngradeInfo.fromPartial(object.downgradeInfo)
+      : undefined;
     return message;
   },
 };
@@ -5760,6 +6270,49 @@ export const AuthDisableRequest: MessageFns<AuthDisableRequest> = {
   },
 };
 
+function createBaseAuthStatusRequest(): AuthStatusRequest {
+  return {};
+}
+
+export const AuthStatusRequest: MessageFns<AuthStatusRequest> = {
+  encode(_: AuthStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AuthStatusRequest>, I>>(base?: I): AuthStatusRequest {
+    return AuthStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthStatusRequest>, I>>(_: I): AuthStatusRequest {
+    const message = createBaseAuthStatusRequest();
+    return message;
+  },
+};
+
 function createBaseAuthenticateRequest(): AuthenticateRequest {
   return { name: "", password: "" };
 }
@@ -5828,7 +6381,7 @@ export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
 };
 
 function createBaseAuthUserAddRequest(): AuthUserAddRequest {
-  return { name: "", password: "", options: undefined };
+  return { name: "", password: "", options: undefined, hashedPassword: "" };
 }
 
 export const AuthUserAddRequest: MessageFns<AuthUserAddRequest> = {
@@ -5841,6 +6394,9 @@ export const AuthUserAddRequest: MessageFns<AuthUserAddRequest> = {
     }
     if (message.options !== undefined) {
       UserAddOptions.encode(message.options, writer.uint32(26).fork()).join();
+    }
+    if (message.hashedPassword !== "") {
+      writer.uint32(34).string(message.hashedPassword);
     }
     return writer;
   },
@@ -5882,6 +6438,14 @@ export const AuthUserAddRequest: MessageFns<AuthUserAddRequest> = {
             message.options = UserAddOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.hashedPassword = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5904,6 +6468,7 @@ export const AuthUserAddRequest: MessageFns<AuthUserAddRequest> = {
     message.options = (object.options !== undefined && object.options !== null)
       ? UserAddOptions.fromPartial(object.options)
       : undefined;
+    message.hashedPassword = object.hashedPassword ?? "";
     return message;
   },
 };
@@ -6019,7 +6584,7 @@ export const AuthUserDeleteRequest: MessageFns<AuthUserDeleteRequest> = {
 };
 
 function createBaseAuthUserChangePasswordRequest(): AuthUserChangePasswordRequest {
-  return { name: "", password: "" };
+  return { name: "", password: "", hashedPassword: "" };
 }
 
 export const AuthUserChangePasswordRequest: MessageFns<AuthUserChangePasswordRequest> = {
@@ -6029,6 +6594,9 @@ export const AuthUserChangePasswordRequest: MessageFns<AuthUserChangePasswordReq
     }
     if (message.password !== "") {
       writer.uint32(18).string(message.password);
+    }
+    if (message.hashedPassword !== "") {
+      writer.uint32(26).string(message.hashedPassword);
     }
     return writer;
   },
@@ -6062,6 +6630,14 @@ export const AuthUserChangePasswordRequest: MessageFns<AuthUserChangePasswordReq
             message.password = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hashedPassword = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6083,6 +6659,7 @@ export const AuthUserChangePasswordRequest: MessageFns<AuthUserChangePasswordReq
     const message = createBaseAuthUserChangePasswordRequest();
     message.name = object.name ?? "";
     message.password = object.password ?? "";
+    message.hashedPassword = object.hashedPassword ?? "";
     return message;
   },
 };
@@ -6734,6 +7311,92 @@ export const AuthDisableResponse: MessageFns<AuthDisableResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthStatusResponse(): AuthStatusResponse {
+  return { header: undefined, enabled: false, authRevision: 0n };
+}
+
+export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
+  encode(message: AuthStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.enabled !== false) {
+      writer.uint32(16).bool(message.enabled);
+    }
+    if (message.authRevision !== 0n) {
+      if (BigInt.asUintN(64, message.authRevision) !== message.authRevision) {
+        throw new globalThis.Error("value provided for field message.authRevision of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.authRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.authRevision = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<AuthStatusResponse>, I>>(base?: I): AuthStatusResponse {
+    return AuthStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthStatusResponse>, I>>(object: I): AuthStatusResponse {
+    const message = createBaseAuthStatusResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.enabled = object.enabled ?? false;
+    message.authRevision = (object.authRevision !== undefined && object.authRevision !== null)
+      ? BigInt(object.authRevision)
+      : 0n;
     return message;
   },
 };
@@ -7617,6 +8280,22 @@ export const KVService = {
     responseSerialize: (value: RangeResponse): Buffer => Buffer.from(RangeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RangeResponse => RangeResponse.decode(value),
   },
+  /**
+   * Since 3.7. Same request and result as Range, delivered as a stream of
+   * chunks so that no single message has to hold the whole result. The server
+   * reads every chunk at the revision it saw for the first one. Refused with
+   * UNIMPLEMENTED for a non-default sort or any min/max revision filter (use
+   * Range then). Not mapped on etcd's REST gateway.
+   */
+  rangeStream: {
+    path: "/etcdserverpb.KV/RangeStream" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: RangeRequest): Buffer => Buffer.from(RangeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RangeRequest => RangeRequest.decode(value),
+    responseSerialize: (value: RangeStreamResponse): Buffer => Buffer.from(RangeStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RangeStreamResponse => RangeStreamResponse.decode(value),
+  },
   /** Writes one key; creates a new store revision and one watch event. */
   put: {
     path: "/etcdserverpb.KV/Put" as const,
@@ -7668,6 +8347,14 @@ export const KVService = {
 export interface KVServer extends UntypedServiceImplementation {
   /** Reads one key or a key range. */
   range: handleUnaryCall<RangeRequest, RangeResponse>;
+  /**
+   * Since 3.7. Same request and result as Range, delivered as a stream of
+   * chunks so that no single message has to hold the whole result. The server
+   * reads every chunk at the revision it saw for the first one. Refused with
+   * UNIMPLEMENTED for a non-default sort or any min/max revision filter (use
+   * Range then). Not mapped on etcd's REST gateway.
+   */
+  rangeStream: handleServerStreamingCall<RangeRequest, RangeStreamResponse>;
   /** Writes one key; creates a new store revision and one watch event. */
   put: handleUnaryCall<PutRequest, PutResponse>;
   /** Deletes one key or a key range; one watch event per deleted key. */
@@ -7929,6 +8616,19 @@ export const MaintenanceService = {
     responseSerialize: (value: MoveLeaderResponse): Buffer => Buffer.from(MoveLeaderResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MoveLeaderResponse => MoveLeaderResponse.decode(value),
   },
+  /**
+   * Since 3.5. Checks, starts or cancels lowering the cluster version to the
+   * previous minor release.
+   */
+  downgrade: {
+    path: "/etcdserverpb.Maintenance/Downgrade" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DowngradeRequest): Buffer => Buffer.from(DowngradeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DowngradeRequest => DowngradeRequest.decode(value),
+    responseSerialize: (value: DowngradeResponse): Buffer => Buffer.from(DowngradeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DowngradeResponse => DowngradeResponse.decode(value),
+  },
 } as const;
 
 export interface MaintenanceServer extends UntypedServiceImplementation {
@@ -7949,6 +8649,11 @@ export interface MaintenanceServer extends UntypedServiceImplementation {
   snapshot: handleServerStreamingCall<SnapshotRequest, SnapshotResponse>;
   /** Asks the current leader to hand leadership to another member. */
   moveLeader: handleUnaryCall<MoveLeaderRequest, MoveLeaderResponse>;
+  /**
+   * Since 3.5. Checks, starts or cancels lowering the cluster version to the
+   * previous minor release.
+   */
+  downgrade: handleUnaryCall<DowngradeRequest, DowngradeResponse>;
 }
 
 /** Users, roles and authentication. */
@@ -7971,6 +8676,19 @@ export const AuthService = {
     requestDeserialize: (value: Buffer): AuthDisableRequest => AuthDisableRequest.decode(value),
     responseSerialize: (value: AuthDisableResponse): Buffer => Buffer.from(AuthDisableResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuthDisableResponse => AuthDisableResponse.decode(value),
+  },
+  /**
+   * Since 3.5. Whether authentication is on, and the auth store's revision.
+   * Needs admin on 3.5/3.6 when auth is on; no authentication since 3.7.
+   */
+  authStatus: {
+    path: "/etcdserverpb.Auth/AuthStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthStatusRequest): Buffer => Buffer.from(AuthStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthStatusRequest => AuthStatusRequest.decode(value),
+    responseSerialize: (value: AuthStatusResponse): Buffer => Buffer.from(AuthStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthStatusResponse => AuthStatusResponse.decode(value),
   },
   /** Exchanges name/password for a token to send as "token" metadata. */
   authenticate: {
@@ -8125,6 +8843,11 @@ export const AuthService = {
 export interface AuthServer extends UntypedServiceImplementation {
   authEnable: handleUnaryCall<AuthEnableRequest, AuthEnableResponse>;
   authDisable: handleUnaryCall<AuthDisableRequest, AuthDisableResponse>;
+  /**
+   * Since 3.5. Whether authentication is on, and the auth store's revision.
+   * Needs admin on 3.5/3.6 when auth is on; no authentication since 3.7.
+   */
+  authStatus: handleUnaryCall<AuthStatusRequest, AuthStatusResponse>;
   /** Exchanges name/password for a token to send as "token" metadata. */
   authenticate: handleUnaryCall<AuthenticateRequest, AuthenticateResponse>;
   userAdd: handleUnaryCall<AuthUserAddRequest, AuthUserAddResponse>;
