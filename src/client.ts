@@ -14,6 +14,7 @@ import { Observer } from './observer';
 import { createRaw, type RawClient } from './raw';
 import type { Response } from './response';
 import type { GrpcJsTransport } from './transport/grpc-js';
+import { requirePeer } from './peer';
 import { createHttp2Transport } from './transport/http2';
 import type { Transport, TransportConfig } from './transport/transport';
 import { Transaction } from './txn';
@@ -80,6 +81,7 @@ function createTransport(name: unknown, config: TransportConfig): Transport {
   const chosen = name ?? (process.env['ETCD_APIV3_TRANSPORT'] || 'http2');
   if (chosen === 'grpc-js') {
     // Loaded on first use: grpc-js adds ~15 MB of RSS to a process that only talks over node:http2.
+    requirePeer('@grpc/grpc-js', "the 'grpc-js' transport");
     const { GrpcJsTransport: Impl } = require('./transport/grpc-js') as { GrpcJsTransport: typeof GrpcJsTransport };
     return new Impl(config);
   }
