@@ -3,7 +3,7 @@
 // what counts as a change, the round-robin pick — are unit-tested without etcd.
 
 import { Client, ClientClosedError, EventType, Watcher, type Response } from '../index';
-import { ClosedError, EtcdError } from '../errors';
+import { ClosedError, ERROR_GRPC_UNAVAILABLE, EtcdError, UnreachableError } from '../errors';
 import { Link, type ConnectionListener, type ConnectionState } from '../link';
 import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
@@ -233,8 +233,9 @@ export class Discovery {
    * Lists `<prefix>/` and starts watching it. Resolves once the initial instances are known (and reported).
    * Calling it again returns the same promise. Rejects if the first listing fails (an EtcdError with etcd's
    * `code` and `details`; `start()` may then be called again), with ClientClosedError if the client is closed,
-   * or with ClosedError if the Discovery was closed. While etcd is unreachable it waits (the client's timeout
-   * applies) and `onConnection` says so.
+   * or with ClosedError if the Discovery was closed. An unreachable etcd rejects it with code 14 once the
+   * client's retries are spent, and `onConnection` hears `'disconnected'` (at the latest after
+   * `UNREACHABLE_AFTER_MS`); `'connected'` follows when a later `start()` lists.
    */
   start(): Promise<void> {
     if (this.closing) return Promise.reject(new ClosedError('this Discovery is closed'));
@@ -253,8 +254,10 @@ export class Discovery {
     const r = await this.client.ls(`${this.prefix}/`);
     if (this.closing) return;
     if (!r.is_ok()) {
-      this.link.stop();
-      throw new EtcdError(`discovery: cannot list ${this.prefix}/: ${r.error_code()} ${r.error_message()}`, r.error_code(), r.error_message());
+      const err = new EtcdError(`discovery: cannot list ${this.prefix}/: ${r.error_code()} ${r.error_message()}`, r.error_code(), r.error_message());
+      if (r.error_code() === ERROR_GRPC_UNAVAILABLE) this.link.failed(new UnreachableError(`etcd not reachable: ${r.error_message()}`, { cause: err }));
+      else this.link.stop();
+      throw err;
     }
     this.link.answered();
     this.report(this.catalog.replaceAll(this.entries(r)));
