@@ -615,7 +615,8 @@ type KeepAliveState = 'granting' | 'running' | 'cancelled' | 'failed' | 'client-
  *   microtask; what it throws is not caught), and `Check()` and `closed()` report it. Without a handler, and
  *   unless `closed()` or `Check()` was called before the loss (the program said it watches), the error is
  *   raised as an unhandled promise rejection — Node then prints it and exits with code 1 — so a lease held
- *   through `client.leasekeepalive(ttl)` can never be lost silently.
+ *   through `client.leasekeepalive(ttl)` can never be lost silently. A failed grant (`lease_id` 0) reaches a
+ *   program that called `ready()` through its rejection instead.
  * - **`Cancel()`** stops refreshing and does not revoke the lease (as C++); the handler is not called. A lease
  *   still being granted is revoked once granted (nobody has its id).
  * - **Client closed**: it stops like `Cancel()`; `Check()` then rejects with ClientClosedError.
@@ -633,6 +634,8 @@ export class KeepAlive {
   private timeoutMs: number | undefined;
   /** The program called closed() or Check(): a loss without a handler is then not raised. */
   private observed = false;
+  /** The program called ready(): a failed grant reaches it there and is not raised. */
+  private readyAsked = false;
   private readonly untrack: () => void;
   private resolveDone!: (err: Error | undefined) => void;
   private readonly done = new Promise<Error | undefined>((r) => (this.resolveDone = r));
@@ -723,6 +726,7 @@ export class KeepAlive {
    * KeepAliveError, with a KeepAliveError if cancelled before the grant completed, or with ClientClosedError.
    */
   ready(): Promise<bigint> {
+    this.readyAsked = true;
     return this.granted;
   }
 
@@ -805,7 +809,7 @@ export class KeepAlive {
       const err = new KeepAliveError(0n, `Failed to grant a lease: error code: ${r.error_code()}, message: ${r.error_message()}`, r.error_code());
       if (this.state === 'granting') {
         this.state = 'running';
-        this.fail(err);
+        this.fail(err, this.readyAsked);
       }
       throw err;
     }
@@ -826,14 +830,14 @@ export class KeepAlive {
     return id;
   }
 
-  private fail(err: Error): void {
+  private fail(err: Error, heard = false): void {
     if (this.state !== 'running') return;
     this.error = err;
     this.stop('failed');
     const handler = this.handler;
     if (handler) queueMicrotask(() => handler(err));
     // Nobody listens: make the loss impossible to miss (see the class comment).
-    else if (!this.observed) void Promise.reject(err);
+    else if (!this.observed && !heard) void Promise.reject(err);
   }
 
   private stop(state: 'cancelled' | 'failed' | 'client-closed'): void {

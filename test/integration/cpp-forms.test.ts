@@ -157,20 +157,6 @@ auth('KeepAlive(url, username, password, [handler,] ttl[, lease_id[, auth_token_
   assert.is(handled, err, 'the handler hears a failed grant');
 });
 
-auth('KeepAlive(url, ttl[, lease_id]) and (url, handler, ttl[, lease_id]): the plain URL forms', async ({ cluster, root }) => {
-  // etcd 3.4 grants and refreshes leases without a token, so the plain forms work against this cluster too.
-  const url = cluster.endpoint;
-  const make = [() => new KeepAlive(url, 5), () => new KeepAlive(url, 5, 0), () => new KeepAlive(url, () => {}, 5), () => new KeepAlive(url, () => {}, 5, 0)];
-  for (const [i, m] of make.entries()) {
-    const ka = m();
-    try {
-      await grantsAndKeeps(ka, root, 5, `URL form ${i}`);
-    } finally {
-      ka.Cancel();
-    }
-  }
-});
-
 auth('Cancel() before the grant completes: ready() rejects, the granted lease is revoked', async ({ root }) => {
   const ka = new KeepAlive(root, 30);
   ka.Cancel();
@@ -194,6 +180,50 @@ auth('argument errors stay clear', async ({ root }) => {
 });
 
 auth.run();
+
+// ---------------------------------------------------------------------------------------------------------
+
+const plain = suite<{ cluster: EtcdCluster; checker: Client }>('C++ constructor forms: plain URL (etcd without auth)');
+
+plain.before(async (ctx) => {
+  ctx.cluster = await startEtcd({ name: 'it-cppforms-plain', dataDirOnTmpfs: true });
+  ctx.checker = new Client(ctx.cluster.endpoint);
+});
+
+plain.after(async (ctx) => {
+  await ctx.checker?.close();
+  await ctx.cluster?.stop();
+});
+
+plain('Client(url[, load_balancer]) and KeepAlive(url, ttl[, lease_id]), (url, handler, ttl[, lease_id])', async ({ cluster, checker }) => {
+  const url = cluster.endpoint;
+  for (const [i, c] of [new Client(url), new Client(url, 'pick_first')].entries()) {
+    try {
+      ok(await c.put(`${uniquePrefix('cpp-plain')}${i}`, 'v'), `Client form ${i}`);
+    } finally {
+      await c.close();
+    }
+  }
+  const make = [() => new KeepAlive(url, 5), () => new KeepAlive(url, 5, 0), () => new KeepAlive(url, () => {}, 5), () => new KeepAlive(url, () => {}, 5, 0)];
+  for (const [i, m] of make.entries()) {
+    const ka = m();
+    try {
+      await grantsAndKeeps(ka, checker, 5, `URL form ${i}`);
+    } finally {
+      ka.Cancel();
+    }
+  }
+  const explicit = ok(await checker.leasegrant(5), 'leasegrant').value().lease();
+  const kb = new KeepAlive(url, 5, explicit);
+  try {
+    assert.is(kb.Lease(), explicit);
+    await kb.Check();
+  } finally {
+    kb.Cancel();
+  }
+});
+
+plain.run();
 
 // ---------------------------------------------------------------------------------------------------------
 

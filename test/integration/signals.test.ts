@@ -39,7 +39,7 @@ function recorder(): { states: string[]; errors: (Error | undefined)[]; listener
   };
 }
 
-const s = suite<{ cluster: EtcdCluster; proxy: Proxy; direct: Client; viaProxy: Client }>('connection signals (etcd 3.4, fault proxy)');
+const s = suite<{ cluster: EtcdCluster; proxy: Proxy; direct: Client; viaProxy: Client }>('connection signals (fault proxy)');
 
 s.before(async (ctx) => {
   ctx.cluster = await startEtcd({ name: 'it-signals', dataDirOnTmpfs: true });
