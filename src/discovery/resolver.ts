@@ -152,7 +152,7 @@ export function registerEtcdResolver(client: Client, options: EtcdResolverOption
 
     static getDefaultAuthority(target: GrpcUri): string {
       const service = serviceOfTarget(target);
-      if (service === undefined) throw new Error(`invalid ${scheme} target ${JSON.stringify(target.path)}: expected ${scheme}:///<service>`);
+      if (service === undefined) throw new TypeError(`invalid ${scheme} target ${JSON.stringify(target.path)}: expected ${scheme}:///<service>`);
       return service;
     }
 
