@@ -10,9 +10,10 @@ export const UNREACHABLE_AFTER_MS = 3000;
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
 /**
- * Called on every signalled change: `'disconnected'` (with an UnreachableError whose `cause` is the last
- * stream error) when etcd has not answered for {@link UNREACHABLE_AFTER_MS} while a stream is wanted, and
- * `'connected'` when it answers — the first time and after every `'disconnected'`.
+ * Called on every change of the state after subscribing: `'disconnected'` (with an UnreachableError whose
+ * `cause` is the last stream error) when etcd has not answered for {@link UNREACHABLE_AFTER_MS} while a stream
+ * is wanted, and `'connected'` when it answers while `'connecting'` (the first time) or `'disconnected'`. A
+ * listener added while already `'connected'` hears nothing until the next change: read `connectionState()`.
  */
 export type ConnectionListener = (state: 'connected' | 'disconnected', error?: UnreachableError) => void;
 

@@ -173,7 +173,9 @@ export class Watcher {
    * Subscribes to the connection signal (beyond C++): `listener('disconnected', UnreachableError)` when etcd
    * has not answered this client's watch stream for `UNREACHABLE_AFTER_MS` (3 s) — unreachable, refusing, or
    * the stream failing over and over — and `listener('connected')` when it answers: the first time and after
-   * every `'disconnected'`. Shorter blips are not signalled. Meanwhile the watcher keeps reconnecting and
+   * every `'disconnected'`. The state is the client's watch stream's, shared by its watchers: a listener added
+   * while it is `'connected'` hears nothing until the next change (read `connectionState()`). Shorter blips are
+   * not signalled. Meanwhile the watcher keeps reconnecting and
    * resumes where it stopped: no event is lost or repeated. Returns the unsubscribe function.
    */
   onConnection(listener: ConnectionListener): () => void {
