@@ -636,6 +636,8 @@ export class KeepAlive {
   private observed = false;
   /** The program called ready(): a failed grant reaches it there and is not raised. */
   private readyAsked = false;
+  /** Made by KeepAlive.create, whose promise reports a failed grant (the handler is not called for it). */
+  private grantReportedByCreate = false;
   private readonly untrack: () => void;
   private resolveDone!: (err: Error | undefined) => void;
   private readonly done = new Promise<Error | undefined>((r) => (this.resolveDone = r));
@@ -681,7 +683,8 @@ export class KeepAlive {
   /**
    * `KeepAlive.create(client | url, [handler,] ttl, lease_id = 0)`: resolves once the KeepAlive is running
    * (with `lease_id` 0: once the lease is granted, so `Lease()` works at once). Rejects with a KeepAliveError
-   * carrying the grant's error code and message if the grant fails, or with ClientClosedError.
+   * carrying the grant's error code and message if the grant fails (the handler is not called for that), or
+   * with ClientClosedError.
    * @throws TypeError / RangeError (synchronously) for bad arguments.
    */
   static create(client: Client | string, ttl: number, lease_id?: number | bigint): Promise<KeepAlive>;
@@ -695,17 +698,9 @@ export class KeepAlive {
       if (err instanceof ClientClosedError) return Promise.reject(err);
       throw err;
     }
-    // A failed grant is this promise's rejection, not a loss to raise.
-    ka.observed = true;
-    return ka.granted.then(
-      () => {
-        ka.observed = false;
-        return ka;
-      },
-      (err: unknown) => {
-        throw err;
-      },
-    );
+    // A failed grant is this promise's rejection only: not a loss for the handler, nor one to raise.
+    ka.grantReportedByCreate = true;
+    return ka.granted.then(() => ka);
   }
 
   /**
@@ -809,7 +804,10 @@ export class KeepAlive {
       const err = new KeepAliveError(0n, `Failed to grant a lease: error code: ${r.error_code()}, message: ${r.error_message()}`, r.error_code());
       if (this.state === 'granting') {
         this.state = 'running';
-        this.fail(err, this.readyAsked);
+        if (this.grantReportedByCreate) {
+          this.error = err;
+          this.stop('failed');
+        } else this.fail(err, this.readyAsked);
       }
       throw err;
     }
