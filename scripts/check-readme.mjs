@@ -74,9 +74,9 @@ try {
     process.stdout.write(String(err.stdout ?? ''));
     process.stderr.write(String(err.stderr ?? ''));
     console.error(`check-readme: README.md examples do not compile (files are named after the README line of each block)`);
-    process.exit(1);
+    process.exitCode = 1;
   }
-  console.log(`check-readme: ${found.length} TypeScript blocks of README.md compile`);
+  if (!process.exitCode) console.log(`check-readme: ${found.length} TypeScript blocks of README.md compile`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
