@@ -14,6 +14,7 @@ import { Observer } from './observer';
 import { createRaw, type RawClient } from './raw';
 import type { Response } from './response';
 import type { GrpcJsTransport } from './transport/grpc-js';
+import { requirePeer } from './peer';
 import { createHttp2Transport } from './transport/http2';
 import type { Transport, TransportConfig } from './transport/transport';
 import { Transaction } from './txn';
@@ -80,6 +81,7 @@ function createTransport(name: unknown, config: TransportConfig): Transport {
   const chosen = name ?? (process.env['ETCD_APIV3_TRANSPORT'] || 'http2');
   if (chosen === 'grpc-js') {
     // Loaded on first use: grpc-js adds ~15 MB of RSS to a process that only talks over node:http2.
+    requirePeer('@grpc/grpc-js', "the 'grpc-js' transport");
     const { GrpcJsTransport: Impl } = require('./transport/grpc-js') as { GrpcJsTransport: typeof GrpcJsTransport };
     return new Impl(config);
   }
@@ -160,6 +162,11 @@ function readPemFile(name: string, kind: PemKind, path: unknown): Buffer | undef
 /**
  * Normalises the C++-style positional constructor arguments into options. `tls` is set for the C++ TLS form,
  * which (like C++, where the constructor decides) uses TLS whatever scheme the URL has.
+ *
+ * The forms are told apart as C++ overload resolution does, by the type of the argument after the second
+ * string: `(url, user, password)` and `(url, user, password, <number>, ...)` are user/password (C++ `int
+ * auth_token_ttl`); `(url, ca, cert, privkey, ...)` — a third string — is TLS, with `target_name_override`
+ * defaulting to "" (as in `WithSSL`).
  */
 function optionsFromArgs(args: unknown[]): { options: ClientOptions; tls?: true } {
   const [a, b, c, d, e] = args;
@@ -167,7 +174,7 @@ function optionsFromArgs(args: unknown[]): { options: ClientOptions; tls?: true 
   if (typeof a === 'object' && a !== null && !Buffer.isBuffer(a)) return { options: a as ClientOptions };
   if (args.length === 1) return { options: { loadBalancer: checkLoadBalancer(a) } };
   // (url, username, password, auth_token_ttl?, load_balancer?)
-  if (!(args.length >= 4 && typeof c === 'string')) {
+  if (typeof c !== 'string') {
     return {
       options: {
         username: toStr('username', a),
@@ -182,7 +189,7 @@ function optionsFromArgs(args: unknown[]): { options: ClientOptions; tls?: true 
   const ca = readPemFile('ca', 'ca', a);
   const cert = readPemFile('cert', 'cert', b);
   const key = readPemFile('privkey', 'key', c);
-  const targetNameOverride = toStr('target_name_override', d);
+  const targetNameOverride = d === undefined ? '' : toStr('target_name_override', d);
   if (ca) options.ca = ca;
   if (cert) options.cert = cert;
   if (key) options.key = key;
@@ -208,13 +215,15 @@ export class Client {
   /**
    * `new Client(url, load_balancer?)`, `new Client(url, options)`; for porting C++ code also
    * `new Client(url, username, password, auth_token_ttl?, load_balancer?)` and
-   * `new Client(url, ca_file, cert_file, key_file, target_name_override, load_balancer?)`.
+   * `new Client(url, ca_file, cert_file, key_file, target_name_override = "", load_balancer?)` — three strings
+   * after the URL mean TLS, two (optionally followed by a number) user/password, as the C++ parameter types
+   * decide.
    * @throws TypeError for a malformed URL (naming the bad part) or bad options.
    */
   constructor(url: string, load_balancer?: LoadBalancer | string);
   constructor(url: string, options: ClientOptions);
   constructor(url: string, username: string, password: string, auth_token_ttl?: number, load_balancer?: string);
-  constructor(url: string, ca: string, cert: string, privkey: string, target_name_override: string, load_balancer?: string);
+  constructor(url: string, ca: string, cert: string, privkey: string, target_name_override?: string, load_balancer?: string);
   constructor(url: string, ...args: unknown[]) {
     this.endpoints = parseEndpoints(url);
     const { options: o, tls: cppTls } = optionsFromArgs(args);

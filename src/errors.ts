@@ -49,8 +49,14 @@ export class GrpcStatusError extends Error {
   }
 }
 
+/** An object of this library was used after its `close()` (a Client, a Registry, a Discovery); the base of ClientClosedError. */
+export class ClosedError extends Error {
+  override name = 'ClosedError';
+  readonly code = 'ERR_CLOSED';
+}
+
 /** Thrown (promise rejected) by every call made after `Client.close()`. */
-export class ClientClosedError extends Error {
+export class ClientClosedError extends ClosedError {
   override name = 'ClientClosedError';
   constructor(what = 'the etcd client') {
     super(`${what} is closed`);
@@ -166,6 +172,75 @@ export function watchCancelStatus(reason: string): GrpcStatusError {
   const code = m ? GO_CODE_NAMES.indexOf(m[1]!) : -1;
   if (m && code > 0) return new GrpcStatusError(code, m[2]!);
   return new GrpcStatusError(ERROR_GRPC_CANCELLED, reason || 'watch canceled by the server');
+}
+
+// ---- errors of the long-lived objects (KeepAlive, Watcher, Observer, Registry, Discovery) ------------------
+// Each has a stable `code`: a number is a gRPC/etcd code (as in a Response), a string names a condition of
+// this library. `instanceof` works on the class; `code` survives serialisation and bundlers that rename.
+
+/** etcd answered an operation of the discovery layer (or a lease grant) with an error: its code and text. */
+export class EtcdError extends Error {
+  override name = 'EtcdError';
+  constructor(
+    message: string,
+    /** etcd's (gRPC or C++-style) code, as `Response.error_code()`. */
+    readonly code: number,
+    /** etcd's text, as `Response.error_message()`. */
+    readonly details: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `Registry.register` found the key held by someone else (pass `{ replace: true }` to take it over). */
+export class AlreadyRegisteredError extends Error {
+  override name = 'AlreadyRegisteredError';
+  readonly code = ERROR_KEY_ALREADY_EXISTS;
+}
+
+/** A registration's key was written by someone else; the registration has ended (`onReplaced`). */
+export class RegistrationReplacedError extends Error {
+  override name = 'RegistrationReplacedError';
+  readonly code = 'ERR_REPLACED';
+}
+
+/** A registration's key was deleted while its lease was alive; it is being written again (`onLost`). */
+export class KeyDeletedError extends Error {
+  override name = 'KeyDeletedError';
+  readonly code = 'ERR_KEY_DELETED';
+}
+
+/** `KeepAlive.Lease()` was called before the lease it grants exists: await `ready()` first. */
+export class LeaseNotReadyError extends Error {
+  override name = 'LeaseNotReadyError';
+  readonly code = 'ERR_LEASE_NOT_READY';
+}
+
+/** A Watcher ended before etcd acknowledged it (`ready()` rejects with it). */
+export class WatchEndedError extends Error {
+  override name = 'WatchEndedError';
+  readonly code = 'ERR_WATCH_ENDED';
+}
+
+/**
+ * The connection signal of a Watcher, Observer or Discovery: etcd did not answer within the bound
+ * (`UNREACHABLE_AFTER_MS`). `code` is 14 (UNAVAILABLE); `cause` is the last stream error, if any.
+ */
+export class UnreachableError extends Error {
+  override name = 'UnreachableError';
+  readonly code = ERROR_GRPC_UNAVAILABLE;
+}
+
+/** An optional peer dependency (`@grpc/grpc-js`) is needed for what was asked but is not installed. */
+export class MissingPeerDependencyError extends Error {
+  override name = 'MissingPeerDependencyError';
+  readonly code = 'ERR_MISSING_PEER_DEPENDENCY';
+  constructor(
+    readonly packageName: string,
+    what: string,
+  ) {
+    super(`${what} needs the package '${packageName}', which is not installed: npm install ${packageName}`);
+  }
 }
 
 // ---- calls newer than the server ------------------------------------------------------------------------------

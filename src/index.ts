@@ -7,6 +7,7 @@ export { Transaction, CompareResult, CompareTarget } from './txn';
 export { KeepAlive, type KeepAliveHandler } from './keepalive';
 export { Observer } from './observer';
 export { Watcher, type WatchCallback, type WaitCallback } from './watcher';
+export { UNREACHABLE_AFTER_MS, type ConnectionState, type ConnectionListener } from './link';
 export type { Bytes } from './args';
 export type { RawClient, RawService, RawCallOptions } from './raw';
 export { resolveEtcdEndpoints } from './endpoints';
@@ -16,6 +17,15 @@ export {
   KeepAliveError,
   GrpcStatusError,
   UnsupportedByServerError,
+  ClosedError,
+  EtcdError,
+  AlreadyRegisteredError,
+  RegistrationReplacedError,
+  KeyDeletedError,
+  LeaseNotReadyError,
+  WatchEndedError,
+  UnreachableError,
+  MissingPeerDependencyError,
   ERROR_GRPC_OK,
   ERROR_GRPC_CANCELLED,
   ERROR_GRPC_UNKNOWN,

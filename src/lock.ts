@@ -39,6 +39,7 @@ export function lock(client: Client, name: Buffer, ttl: number): Promise<Respons
   return respond(conn, 'lock', async () => {
     const granted = await conn.unary(LeaseService.leaseGrant, { TTL: BigInt(ttl), ID: 0n });
     const keepAlive = new KeepAlive(client, Number(granted.TTL), granted.ID);
+    void keepAlive.closed(); // a lost lock is not raised as an unhandled rejection (see above)
     try {
       const res = await conn.unary(LockService.lock, { name, lease: granted.ID }, { retry: false });
       locksOf(conn).set(res.key.toString('hex'), keepAlive);

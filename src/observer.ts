@@ -4,6 +4,7 @@
 import { ElectionService, type LeaderResponse } from '../generated/etcdserver/api/v3election/v3electionpb/v3election';
 import type { Connection } from './connection';
 import { ClientClosedError, ERROR_GRPC_CANCELLED, GrpcStatusError, isTransientStreamError, needsNewToken, toFailure } from './errors';
+import { Link, UNREACHABLE_AFTER_MS, type ConnectionListener, type ConnectionState } from './link';
 import { Response, Value } from './response';
 import { backoffMs } from './retry';
 import { StreamSession } from './stream-session';
@@ -51,6 +52,13 @@ export class Observer implements AsyncIterable<Response> {
         this.state = 'open';
         this.streamsOpened++;
         trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
+        // Observe stays silent while the election has no leader: a stream that stays up for the bound counts
+        // as etcd answering.
+        const current = this.stream.guard();
+        clearTimeout(this.stableTimer);
+        this.stableTimer = setTimeout(() => {
+          if (current() && this.state === 'open') this.link.answered();
+        }, UNREACHABLE_AFTER_MS / 2).unref();
       },
       onMessage: (m) => this.onMessage(m),
       onClose: (err) => this.onStreamClosed(err),
@@ -68,6 +76,20 @@ export class Observer implements AsyncIterable<Response> {
   private readonly untrack: () => void;
   private readonly nameText: string;
   private readonly closedResponse: Response;
+  private stableTimer: NodeJS.Timeout | undefined;
+  private readonly connectionListeners = new Set<ConnectionListener>();
+  private readonly link = new Link((state, error) => {
+    trace('election', `observe connection ${state}${error ? ` (${error.message})` : ''}`);
+    for (const l of [...this.connectionListeners]) {
+      try {
+        l(state, error);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  });
   /** @internal Streams opened so far (for tests and tracing). */
   streamsOpened = 0;
   /** @internal Repeated reports skipped after a reopen (for tests). */
@@ -96,6 +118,23 @@ export class Observer implements AsyncIterable<Response> {
     }
     if (this.state === 'ended') return Promise.resolve(this.final!);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Subscribes to the connection signal (beyond C++; as `Watcher.onConnection`): `'disconnected'` with an
+   * UnreachableError when etcd has not answered for `UNREACHABLE_AFTER_MS` (3 s), `'connected'` when it
+   * answers (a report, or the stream staying up for half that bound) — first and after every
+   * `'disconnected'`. The observer keeps reopening meanwhile. Returns the unsubscribe function.
+   */
+  onConnection(listener: ConnectionListener): () => void {
+    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+    this.connectionListeners.add(listener);
+    return () => void this.connectionListeners.delete(listener);
+  }
+
+  /** `'connecting'` until etcd first answers, then `'connected'` or `'disconnected'`. */
+  connectionState(): ConnectionState {
+    return this.link.state;
   }
 
   /** Stops observing (cancels the stream). Idempotent. */
@@ -129,12 +168,14 @@ export class Observer implements AsyncIterable<Response> {
   }
 
   private connect(): void {
+    this.link.waiting();
     this.state = 'connecting';
     this.stream.open();
   }
 
   private onMessage(m: LeaderResponse): void {
     this.attempt = 0;
+    this.link.answered();
     const kv = m.kv;
     if (!kv) return;
     if (this.reopened) {
@@ -164,12 +205,14 @@ export class Observer implements AsyncIterable<Response> {
       const { code, message } = toFailure(err);
       trace('election', `observe stream failed for good: ${code} ${message}`);
       this.state = 'ended';
+      this.link.stop();
       this.final = new Response({ code, message, action: 'observe', name: this.nameText });
       this.deliver(this.final);
       for (const w of this.waiters.splice(0)) w.resolve(this.final);
       return;
     }
     this.state = 'backoff';
+    this.link.waiting(err ?? undefined);
     this.reopened = true;
     const wait = backoffMs(this.attempt++);
     trace('election', `observe stream ${status ? `failed (${status.code} ${status.details})` : 'ended'}; reopening in ${wait} ms`);
@@ -184,6 +227,8 @@ export class Observer implements AsyncIterable<Response> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closedByClient = byClient;
+    this.link.stop();
+    clearTimeout(this.stableTimer);
     const call = this.stream.detach();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

@@ -10,6 +10,8 @@ import {
   ERROR_GRPC_UNAVAILABLE,
 } from './errors';
 
+import { inspect, type InspectOptionsStylized } from 'node:util';
+
 const EMPTY_BYTES = Buffer.alloc(0);
 
 function checkIndex(i: unknown, length: number, what: string): number {
@@ -294,3 +296,61 @@ export class Response {
       : `Response{error ${this.error_code()}: ${this.error_message()}}`;
   }
 }
+
+// ---- what console.log and util.inspect show ------------------------------------------------------------
+// Self-contained (public accessors only): keys and values as text (hex when not UTF-8), codes and revisions,
+// and only the fields a Response of that kind carries — no Buffers, no private fields.
+
+/** Text for bytes: the UTF-8 string when the bytes are valid UTF-8, else `<hex …>`. */
+function readable(text: string, bytes: Buffer): string {
+  return Buffer.byteLength(text) === bytes.length && Buffer.from(text).equals(bytes) ? text : `<hex ${bytes.toString('hex')}>`;
+}
+
+function defineInspect<T>(cls: { prototype: T; name: string }, view: (x: T) => object): void {
+  Object.defineProperty(cls.prototype, inspect.custom, {
+    value(this: T, depth: number, options: InspectOptionsStylized, fmt: typeof inspect): string {
+      if (depth < 0) return options.stylize(`[${cls.name}]`, 'special');
+      return `${cls.name} ${fmt(view(this), { ...options, depth: options.depth == null ? options.depth : options.depth - 1 })}`;
+    },
+  });
+}
+
+defineInspect(Value, (v) => {
+  const o: Record<string, unknown> = { key: readable(v.key(), v.key_bytes()), value: readable(v.as_string(), v.as_bytes()) };
+  if (v.created_index() !== 0) o['created_index'] = v.created_index();
+  if (v.modified_index() !== 0) o['modified_index'] = v.modified_index();
+  if (v.version() !== 0) o['version'] = v.version();
+  if (v.lease() !== 0n) o['lease'] = v.lease();
+  if (v.ttl() > 0) o['ttl'] = v.ttl();
+  return o;
+});
+
+defineInspect(Event, (e) => {
+  const o: Record<string, unknown> = { type: e.event_type() === EventType.PUT ? 'PUT' : e.event_type() === EventType.DELETE_ ? 'DELETE' : 'INVALID' };
+  if (e.has_kv()) o['kv'] = e.kv();
+  if (e.has_prev_kv()) o['prev_kv'] = e.prev_kv();
+  return o;
+});
+
+defineInspect(Member, (m) => ({ id: m.get_id(), name: m.get_name(), peerURLs: m.get_peerURLs(), clientURLs: m.get_clientURLs(), learner: m.get_learner() }));
+
+defineInspect(Response, (r) => {
+  const o: Record<string, unknown> = {};
+  if (!r.is_ok()) {
+    o['error_code'] = r.error_code();
+    o['error_message'] = r.error_message();
+  }
+  if (r.action() !== '') o['action'] = r.action();
+  if (r.index() !== 0) o['index'] = r.index();
+  const values = r.values();
+  if (values.length > 1) o['values'] = values;
+  else if (values.length === 1 || r.value().key_bytes().length > 0) o['value'] = r.value();
+  if (r.prev_value().key_bytes().length > 0) o['prev_value'] = r.prev_value();
+  if (r.events().length > 0) o['events'] = r.events();
+  if (r.compact_revision() > 0) o['compact_revision'] = r.compact_revision();
+  if (r.lock_key() !== '') o['lock_key'] = r.lock_key();
+  if (r.name() !== '') o['name'] = r.name();
+  if (r.leases().length > 0) o['leases'] = r.leases();
+  if (r.members().length > 0) o['members'] = r.members();
+  return o;
+});

@@ -33,6 +33,7 @@ import {
   toFailure,
   watchCancelStatus,
 } from './errors';
+import { Link, type ConnectionListener, type ConnectionState } from './link';
 import { Event, Response } from './response';
 import { backoffMs } from './retry';
 import { StreamSession } from './stream-session';
@@ -64,6 +65,8 @@ export interface WatchSink {
   onEnd(error: Response | null): void;
   /** The server acknowledged the watcher (first time only); `revision` is the store revision then. */
   onCreated?(revision: number): void;
+  /** The engine's connection signal changed (see {@link Link}). */
+  onConnection?: ConnectionListener;
 }
 
 /** A watcher registered with the engine. */
@@ -72,6 +75,8 @@ export interface WatchHandle {
   cancel(): Promise<void>;
   /** The next revision this watcher needs (0 until a "from now" watcher is created). */
   readonly nextRevision: number;
+  /** The engine's connection state (see {@link Link}). */
+  readonly connectionState: ConnectionState;
 }
 
 type StreamState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
@@ -97,6 +102,10 @@ class Sub implements WatchHandle {
 
   get nextRevision(): number {
     return this.nextRev;
+  }
+
+  get connectionState(): ConnectionState {
+    return this.engine.link.state;
   }
 
   cancel(): Promise<void> {
@@ -136,6 +145,11 @@ export class WatchEngine {
   private readonly untrack: () => void;
   /** Streams opened so far (for tests and tracing). */
   streamsOpened = 0;
+  /** @internal Whether etcd answers: the watchers' connection signal. */
+  readonly link = new Link((state, error) => {
+    trace('watch', `connection ${state}${error ? ` (${error.message})` : ''}`);
+    for (const sub of [...this.subs]) sub.sink.onConnection?.(state, error);
+  });
 
   constructor(private readonly conn: Connection) {
     this.untrack = conn.track(this);
@@ -189,6 +203,7 @@ export class WatchEngine {
 
   /** No watchers left: cancel the stream so etcd drops it, and stop. */
   private goIdle(): void {
+    this.link.stop();
     const call = this.stream.detach();
     this.creating = undefined;
     this.byId.clear();
@@ -197,6 +212,7 @@ export class WatchEngine {
   }
 
   private connect(): void {
+    this.link.waiting();
     this.state = 'connecting';
     this.stream.open();
   }
@@ -228,6 +244,7 @@ export class WatchEngine {
 
   private onMessage(m: WatchResponse): void {
     if (!m.canceled) {
+      this.link.answered();
       // The stream works, token included: a later failure may back off from scratch and renew the token again.
       this.attempt = 0;
       this.renewedToken = false;
@@ -324,6 +341,7 @@ export class WatchEngine {
       // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
       const { code, message } = toFailure(status);
       trace('watch', `stream failed permanently: ${code} ${message}`);
+      this.link.stop();
       this.stream.detach();
       this.state = 'idle';
       this.queue.length = 0;
@@ -361,6 +379,7 @@ export class WatchEngine {
       else this.queue.push(sub);
     }
     if (this.subs.size === 0) return this.goIdle();
+    this.link.waiting(err);
     this.state = 'backoff';
     const wait = backoffMs(this.attempt++);
     trace('watch', `stream lost (${err instanceof Error ? err.message : String(err)}); reconnecting in ${wait} ms`);
@@ -374,6 +393,7 @@ export class WatchEngine {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.link.stop();
     const call = this.stream.detach();
     this.untrack();
     this.queue.length = 0;

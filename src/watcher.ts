@@ -1,5 +1,7 @@
 import { describe, prefixRange, toBytes, toFunction, toRevision, type Bytes } from './args';
 import { Client } from './client';
+import { WatchEndedError } from './errors';
+import type { ConnectionListener, ConnectionState } from './link';
 import type { Response } from './response';
 import { watchEngine, type WatchHandle } from './watch';
 
@@ -64,6 +66,7 @@ export class Watcher {
   private readonly created: Promise<number>;
   private resolveCreated!: (revision: number) => void;
   private rejectCreated!: (err: Error) => void;
+  private readonly connectionListeners = new Set<ConnectionListener>();
 
   /**
    * `new Watcher(client | url, key, callback, [wait_callback,] recursive = false)`,
@@ -102,6 +105,9 @@ export class Watcher {
       { key: args.key, rangeEnd: args.rangeEnd, startRevision: args.fromIndex },
       {
         onCreated: (revision) => this.resolveCreated(revision),
+        onConnection: (state, error) => {
+          for (const l of [...this.connectionListeners]) callUser((e) => l(state, e), error);
+        },
         onEvents: (response) => callUser(callback, response),
         onEnd: (error) => {
           if (error) callUser(callback, error);
@@ -116,7 +122,7 @@ export class Watcher {
     const cancelled = byCancelOrClose || this.cancelledByUser;
     this.endedWith = cancelled;
     this.cancelledByUser ||= byCancelOrClose;
-    this.rejectCreated(new Error('the watcher ended before etcd acknowledged it'));
+    this.rejectCreated(new WatchEndedError('the watcher ended before etcd acknowledged it'));
     this.resolveEnded(cancelled);
     if (this.ownsClient) void this.client.close();
     const wcb = this.waitCallback;
@@ -161,6 +167,26 @@ export class Watcher {
    */
   ready(): Promise<number> {
     return this.created;
+  }
+
+  /**
+   * Subscribes to the connection signal (beyond C++): `listener('disconnected', UnreachableError)` when etcd
+   * has not answered this client's watch stream for `UNREACHABLE_AFTER_MS` (3 s) — unreachable, refusing, or
+   * the stream failing over and over — and `listener('connected')` when it answers: the first time and after
+   * every `'disconnected'`. The state is the client's watch stream's, shared by its watchers: a listener added
+   * while it is `'connected'` hears nothing until the next change (read `connectionState()`). Shorter blips are
+   * not signalled. Meanwhile the watcher keeps reconnecting and
+   * resumes where it stopped: no event is lost or repeated. Returns the unsubscribe function.
+   */
+  onConnection(listener: ConnectionListener): () => void {
+    const l = toFunction<ConnectionListener>('listener', listener);
+    this.connectionListeners.add(l);
+    return () => void this.connectionListeners.delete(l);
+  }
+
+  /** `'connecting'` until etcd first answers, then `'connected'` or `'disconnected'` (see {@link onConnection}). */
+  connectionState(): ConnectionState {
+    return this.handle.connectionState;
   }
 
   /** The next revision this watcher will deliver from (0 until a "from now" watcher is acknowledged). */

@@ -3,6 +3,8 @@
 // what counts as a change, the round-robin pick — are unit-tested without etcd.
 
 import { Client, ClientClosedError, EventType, Watcher, type Response } from '../index';
+import { ClosedError, ERROR_GRPC_UNAVAILABLE, EtcdError, UnreachableError } from '../errors';
+import { Link, type ConnectionListener, type ConnectionState } from '../link';
 import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
 import { Callbacks } from './callbacks';
@@ -168,6 +170,9 @@ export { retryDelayMs } from './backoff';
  * - **Compaction** (or any other end of the watch not caused by `close()`): it lists the prefix again at the
  *   current revision, reports only the difference with what it knew, and watches again from there; while
  *   etcd is unreachable it retries the listing with backoff (100 ms → 2 s).
+ * - **Connection signal**: `onConnection` callbacks get `'disconnected'` (an UnreachableError) when etcd has
+ *   not answered for `UNREACHABLE_AFTER_MS` (3 s) — the first listing, a re-listing or the watch — and
+ *   `'connected'` when it answers again; the view keeps its last state meanwhile and resumes without loss.
  * - **Client closed**: the view stops changing; `close()` still resolves.
  * - Keys that do not match the layout are ignored. Callbacks run synchronously from the watch; an
  *   exception they throw escapes on its own tick and does not disturb the view.
@@ -186,6 +191,8 @@ export class Discovery {
   private readonly backoff = new Backoff();
   /** The relist-and-rewatch loop in progress, if any (never rejects). */
   private recovering: Promise<void> | undefined;
+  private readonly connectionCbs = new Callbacks<ConnectionListener>('onConnection');
+  private readonly link = new Link((state, error) => this.connectionCbs.call(state, error));
 
   /**
    * @param client the etcd client to read with (not closed by `close()`).
@@ -209,13 +216,29 @@ export class Discovery {
   }
 
   /**
+   * Calls `cb('disconnected', UnreachableError)` when etcd cannot be reached for `UNREACHABLE_AFTER_MS` (3 s)
+   * and `cb('connected')` when it answers (first, and after every `'disconnected'`). Returns an unsubscribe
+   * function.
+   */
+  onConnection(cb: ConnectionListener): () => void {
+    return this.connectionCbs.add(cb);
+  }
+
+  /** `'connecting'` until etcd first answers, then `'connected'` or `'disconnected'`. */
+  connectionState(): ConnectionState {
+    return this.link.state;
+  }
+
+  /**
    * Lists `<prefix>/` and starts watching it. Resolves once the initial instances are known (and reported).
-   * Calling it again returns the same promise. Rejects if the first listing fails (an Error with etcd's code
-   * and message; `start()` may then be called again), with ClientClosedError if the client is closed, or
-   * with an Error if the Discovery was closed.
+   * Calling it again returns the same promise. Rejects if the first listing fails (an EtcdError with etcd's
+   * `code` and `details`; `start()` may then be called again), with ClientClosedError if the client is closed,
+   * or with ClosedError if the Discovery was closed. An unreachable etcd rejects it with code 14 once the
+   * client's retries are spent, and `onConnection` hears `'disconnected'` (at the latest after
+   * `UNREACHABLE_AFTER_MS`); `'connected'` follows when a later `start()` lists.
    */
   start(): Promise<void> {
-    if (this.closing) return Promise.reject(new Error('this Discovery is closed'));
+    if (this.closing) return Promise.reject(new ClosedError('this Discovery is closed'));
     if (!this.started) {
       const p = this.firstListing();
       this.started = p;
@@ -227,9 +250,16 @@ export class Discovery {
   }
 
   private async firstListing(): Promise<void> {
+    this.link.waiting();
     const r = await this.client.ls(`${this.prefix}/`);
     if (this.closing) return;
-    if (!r.is_ok()) throw new Error(`discovery: cannot list ${this.prefix}/: ${r.error_code()} ${r.error_message()}`);
+    if (!r.is_ok()) {
+      const err = new EtcdError(`discovery: cannot list ${this.prefix}/: ${r.error_code()} ${r.error_message()}`, r.error_code(), r.error_message());
+      if (r.error_code() === ERROR_GRPC_UNAVAILABLE) this.link.failed(new UnreachableError(`etcd not reachable: ${r.error_message()}`, { cause: err }));
+      else this.link.stop();
+      throw err;
+    }
+    this.link.answered();
     this.report(this.catalog.replaceAll(this.entries(r)));
     this.watchFrom(r.index() + 1);
   }
@@ -257,6 +287,7 @@ export class Discovery {
     if (!this.closing) {
       this.closing = (async () => {
         this.backoff.wake();
+        this.link.stop();
         const w = this.watcher;
         this.watcher = undefined;
         if (w) await w.Cancel().catch(() => {});
@@ -291,6 +322,11 @@ export class Discovery {
       throw err;
     }
     this.watcher = w;
+    w.onConnection((state, error) => {
+      if (this.watcher !== w || this.closing) return;
+      if (state === 'connected') this.link.answered();
+      else if (error) this.link.failed(error);
+    });
     void w.Wait().then(() => {
       if (this.watcher !== w || this.closing) return;
       this.watcher = undefined;
@@ -320,13 +356,16 @@ export class Discovery {
       () => !this.closing,
       async () => {
         let r: Response;
+        this.link.waiting();
         try {
           r = await this.client.ls(`${this.prefix}/`);
         } catch {
+          this.link.stop();
           return true; // ClientClosedError: nothing more to watch
         }
         if (this.closing) return true;
         if (!r.is_ok()) return false;
+        this.link.answered();
         this.report(this.catalog.replaceAll(this.entries(r)));
         this.watchFrom(r.index() + 1);
         return true;

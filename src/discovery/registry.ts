@@ -14,6 +14,7 @@ import {
   type Response,
   type Value,
 } from '../index';
+import { AlreadyRegisteredError, ClosedError, EtcdError, KeyDeletedError, RegistrationReplacedError } from '../errors';
 import { checkClient, checkOptions, toBool, toTtl } from './args';
 import { Backoff } from './backoff';
 import { Callbacks } from './callbacks';
@@ -82,9 +83,10 @@ export class Registry {
    * argument is not used), under a new lease of `ttl` seconds kept alive by this process and watched by the
    * registration (see {@link Registration}). Resolves once the key is written and etcd watches it.
    *
-   * Refuses (rejects with an Error naming service, instance and key) when the key exists already, unless
-   * `replace: true`. Rejects with ClientClosedError if the client is closed, or with an Error carrying
-   * etcd's code and message if etcd refused. A failed registration leaves nothing behind (its lease is
+   * Refuses (rejects with AlreadyRegisteredError naming service, instance and key) when the key exists
+   * already, unless `replace: true`. Rejects with ClientClosedError if the client is closed, with ClosedError
+   * if the Registry is, with an EtcdError (etcd's `code` and `details`) if etcd refused, or with the
+   * KeepAliveError of the lease grant. A failed registration leaves nothing behind (its lease is
    * revoked).
    * @throws TypeError / RangeError (synchronously) for bad arguments or metadata that is not JSON.
    */
@@ -102,12 +104,12 @@ export class Registry {
     const replace = toBool('replace', options.replace);
     const value = encodeValue(this.format, address, options.metadata);
     const key = instanceKey(this.prefix, svc, name);
-    if (this.closing) return Promise.reject(new Error('this Registry is closed'));
+    if (this.closing) return Promise.reject(new ClosedError('this Registry is closed'));
     const reg = new Registration(this.client, svc, name, address, key, value, ttl, (r) => this.live.delete(r));
     return reg.establish(replace).then(async () => {
       if (this.closing) {
         await reg.close();
-        throw new Error('this Registry is closed');
+        throw new ClosedError('this Registry is closed');
       }
       this.live.add(reg);
       return reg;
@@ -267,7 +269,7 @@ export class Registration {
         if (c.kind === 'written' || c.kind === 'mine') revision = c.revision;
         else if (c.kind === 'failed') failure = c.error;
         else {
-          failure = new Error(
+          failure = new AlreadyRegisteredError(
             `${this.describe()} is already registered (key ${this.key} exists); pass { replace: true } to take it over`,
           );
         }
@@ -298,7 +300,7 @@ export class Registration {
   }
 
   private etcdError(what: string, r: Response): Error {
-    return new Error(`${what} ${this.describe()}: etcd answered ${r.error_code()} ${r.error_message()}`);
+    return new EtcdError(`${what} ${this.describe()}: etcd answered ${r.error_code()} ${r.error_message()}`, r.error_code(), r.error_message());
   }
 
   /** Grants a lease and keeps it alive; its failure is attributed to this generation only. */
@@ -398,7 +400,7 @@ export class Registration {
       if (e.event_type() === EventType.DELETE_) {
         this.deletedAt = Math.max(this.deletedAt, kv.modified_index());
         if (this.state === 'active') {
-          this.repair(new Error(`${this.describe()}: key ${this.key} was deleted while its lease ${this.lease} was alive; writing it again`));
+          this.repair(new KeyDeletedError(`${this.describe()}: key ${this.key} was deleted while its lease ${this.lease} was alive; writing it again`));
         }
       } else if (e.event_type() === EventType.PUT && kv.lease() !== this.lease) {
         this.takenOver(kv);
@@ -428,7 +430,7 @@ export class Registration {
         case 'mine':
           if (this.deletedAt > c.revision) return false; // deleted again since: once more
           if (c.kind === 'written') {
-            this.reportLost(deleted ?? new Error(`${this.describe()}: key ${this.key} was found deleted while its lease ${lease} was alive; writing it again`));
+            this.reportLost(deleted ?? new KeyDeletedError(`${this.describe()}: key ${this.key} was found deleted while its lease ${lease} was alive; writing it again`));
           }
           this.backToActive(c.revision);
           return true;
@@ -509,7 +511,7 @@ export class Registration {
   private takenOver(holder: Value): void {
     if (this.state === 'closed') return;
     const by = holder.lease() === 0n ? 'no lease' : `lease ${holder.lease()}`;
-    const err = new Error(
+    const err = new RegistrationReplacedError(
       `${this.describe()} was taken over: key ${this.key} was written by someone else (now ${JSON.stringify(holder.as_string())} under ${by}); this registration has ended`,
     );
     void this.close();

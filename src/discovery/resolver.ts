@@ -3,8 +3,8 @@
 // resolver contract (`@grpc/grpc-js/build/src/resolver.d.ts`): the listener is never called synchronously
 // from the constructor or updateResolution, and never after destroy().
 
-import type * as GrpcJs from '@grpc/grpc-js';
 import { Client, ClientClosedError } from '../index';
+import { requirePeer } from '../peer';
 import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
 import { Discovery } from './discovery';
@@ -32,7 +32,7 @@ export interface EtcdResolverOptions {
    * The @grpc/grpc-js module your channels come from (pass yours if your app has its own copy); default: the
    * one this package depends on.
    */
-  grpc?: GrpcModule | typeof GrpcJs;
+  grpc?: GrpcModule;
 }
 
 interface GrpcUri {
@@ -98,8 +98,7 @@ function toScheme(x: unknown): string {
 }
 
 function loadGrpc(x: unknown): GrpcModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const g = (x ?? require('@grpc/grpc-js')) as GrpcModule;
+  const g = (x ?? requirePeer('@grpc/grpc-js', 'the etcd:/// resolver (registerEtcdResolver)')) as GrpcModule;
   if (typeof g !== 'object' || g === null || typeof g.experimental?.registerResolver !== 'function') {
     throw new TypeError('grpc must be the @grpc/grpc-js module (with experimental.registerResolver)');
   }
@@ -153,7 +152,7 @@ export function registerEtcdResolver(client: Client, options: EtcdResolverOption
 
     static getDefaultAuthority(target: GrpcUri): string {
       const service = serviceOfTarget(target);
-      if (service === undefined) throw new Error(`invalid ${scheme} target ${JSON.stringify(target.path)}: expected ${scheme}:///<service>`);
+      if (service === undefined) throw new TypeError(`invalid ${scheme} target ${JSON.stringify(target.path)}: expected ${scheme}:///<service>`);
       return service;
     }
 

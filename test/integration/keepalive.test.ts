@@ -326,7 +326,7 @@ test('the URL form owns its client; argument checks throw synchronously', async 
   ka.Cancel();
   ok(await client.leaserevoke(ka.Lease()));
 
-  assert.throws(() => new KeepAlive(client, 5, 0), /lease_id/);
+  assert.throws(() => new KeepAlive(client, 0, 0), /ttl must be > 0 when lease_id is 0/);
   assert.throws(() => new KeepAlive(client, -1, 1n), (e: unknown) => e instanceof RangeError && /ttl/.test((e as Error).message));
   assert.throws(() => new KeepAlive(client, 'x' as unknown as number, 1n), (e: unknown) => e instanceof TypeError && /ttl/.test((e as Error).message));
   assert.throws(() => new KeepAlive(42 as unknown as Client, 5, 1n), (e: unknown) => e instanceof TypeError && /client/.test((e as Error).message));
@@ -382,6 +382,31 @@ test('a process with keepalives exits by itself once its client is closed', asyn
   const ids = out.trim().split(' ').slice(1);
   assert.is(ids.length, 2, out);
   for (const id of ids) await client.leaserevoke(BigInt(id));
+});
+
+test('no silent loss: a lease held through client.leasekeepalive(ttl) and revoked elsewhere ends the program with the error (exit 1)', async () => {
+  // The program keeps a lease and does nothing else: no handler, no closed(), no Check().
+  const program = `
+    const { Client } = require(${JSON.stringify(path.join(__dirname, '../../src/index'))});
+    const c = new Client(${JSON.stringify(cluster.endpoint)});
+    c.leasekeepalive(30).then((ka) => console.log(String(ka.Lease())));
+    setInterval(() => {}, 1000).unref();
+  `;
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', program], { cwd: path.join(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    const id = await eventually(() => /^\d+$/m.exec(out)?.[0], 15_000, 'the child printed its lease id');
+    ok(await client.leaserevoke(BigInt(id)), 'revoke elsewhere');
+    const code = await within(exited, 15_000, 'the child exits');
+    assert.is(code, 1, `exit code (stderr: ${err})`);
+    assert.match(err, /LeaseExpiredError/);
+  } finally {
+    child.kill();
+  }
 });
 
 test.run();

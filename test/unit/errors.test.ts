@@ -215,4 +215,29 @@ test('gRPC status constants are 0..16 in order', () => {
   names.forEach((n, i) => assert.is(all[`ERROR_GRPC_${n}`], i, `ERROR_GRPC_${n}`));
 });
 
+test('the error classes a program branches on: name, stable code, exported from the package entry', () => {
+  const pkg = require('../../src/index') as Record<string, unknown>;
+  const cases: [Error, string, number | string | undefined][] = [
+    [new E.ClosedError('x'), 'ClosedError', 'ERR_CLOSED'],
+    [new E.ClientClosedError(), 'ClientClosedError', 'ERR_CLOSED'],
+    [new E.EtcdError('m', 4, 'gRPC timeout'), 'EtcdError', 4],
+    [new E.AlreadyRegisteredError('m'), 'AlreadyRegisteredError', 105],
+    [new E.KeyDeletedError('m'), 'KeyDeletedError', 'ERR_KEY_DELETED'],
+    [new E.RegistrationReplacedError('m'), 'RegistrationReplacedError', 'ERR_REPLACED'],
+    [new E.LeaseNotReadyError('m'), 'LeaseNotReadyError', 'ERR_LEASE_NOT_READY'],
+    [new E.WatchEndedError('m'), 'WatchEndedError', 'ERR_WATCH_ENDED'],
+    [new E.UnreachableError('m'), 'UnreachableError', 14],
+    [new E.MissingPeerDependencyError('@grpc/grpc-js', 'x'), 'MissingPeerDependencyError', 'ERR_MISSING_PEER_DEPENDENCY'],
+    [new E.KeepAliveError(1n, 'm', 14), 'KeepAliveError', 14],
+  ];
+  for (const [err, name, code] of cases) {
+    assert.is(err.name, name);
+    assert.is((err as Error & { code?: unknown }).code, code, `${name}.code`);
+    assert.ok(err instanceof Error);
+    assert.is(pkg[name], err.constructor, `${name} is exported by etcd-apiv3`);
+    assert.match(String(err), new RegExp(`^${name}: `));
+  }
+  assert.ok(new E.ClientClosedError() instanceof E.ClosedError, 'ClientClosedError is a ClosedError');
+});
+
 test.run();

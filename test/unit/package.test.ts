@@ -1,7 +1,7 @@
 // The published shape: `etcd-apiv3` and `etcd-apiv3/proto` load from CommonJS and from ES modules, with
 // type declarations, and both module systems see the same classes.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -42,6 +42,22 @@ test('type declarations exist for both entry points', () => {
 test('the public entry does not export generated message types', () => {
   const out = run(['-e', `const m = require('etcd-apiv3'); console.log(['PutRequest','RangeResponse','KVService'].filter((n) => n in m).length.toString())`]);
   assert.is(out, '0');
+});
+
+test('what a user installs: LICENSE (Apache-2.0), repository, @grpc/grpc-js an optional peer, ES-module declarations', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  assert.is(pkg.license, 'Apache-2.0');
+  assert.ok(pkg.files.includes('LICENSE'));
+  assert.match(readFileSync(join(root, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/);
+  assert.ok(pkg.repository?.url, 'repository');
+  assert.not.ok('@grpc/grpc-js' in (pkg.dependencies ?? {}), 'not a dependency');
+  assert.ok(pkg.peerDependencies['@grpc/grpc-js'] && pkg.peerDependenciesMeta['@grpc/grpc-js'].optional === true);
+  for (const [subpath, target] of Object.entries(pkg.exports) as [string, { import?: { types: string } }][]) {
+    if (typeof target === 'string') continue;
+    assert.match(target.import!.types, /\.d\.mts$/, `${subpath}: the import condition has ES-module declarations`);
+    assert.ok(existsSync(join(root, target.import!.types)), `${subpath}: ${target.import!.types} is built`);
+    if (subpath !== '.') assert.ok(pkg.typesVersions['*'][subpath.slice(2)], `${subpath}: typesVersions for node10`);
+  }
 });
 
 test.run();
