@@ -8,9 +8,9 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Watcher, type Response } from '../../src/index';
-import { makeCerts, mutualTls, type TestPki } from '../helpers/certs';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy } from '../helpers/proxy';
+import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
 
 /** A TLS failure must be reported well within this (the unary retry table bounds it at about a second). */

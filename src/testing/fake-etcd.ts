@@ -1,5 +1,5 @@
-// A scriptable fake etcd for component tests: a grpc-js server on 127.0.0.1:0 that implements only
-// etcdserverpb.Watch. Each incoming Watch stream becomes a FakeWatchCall; the test reads the requests the
+// A scriptable fake etcd, for what a real etcd will not produce on demand: a grpc-js server on 127.0.0.1
+// (free port) that implements only etcdserverpb.Watch. Each incoming Watch stream becomes a FakeWatchCall; the test reads the requests the
 // client sent and writes whatever WatchResponses it likes (including ones a real etcd will not produce on
 // demand: fragments, progress notifications at chosen revisions, created-and-canceled, status errors).
 //
@@ -13,9 +13,9 @@
 //   call.fail(grpc.status.UNAVAILABLE, 'gone');          // or call.end() for a clean end
 //
 // Cancel requests are answered (canceled: true) automatically unless `fake.autoCancel` is false, so
-// Watcher.Cancel() resolves as against a real etcd.
+// Watcher.Cancel() resolves as against a real etcd. @grpc/grpc-js is loaded only when a fake starts.
 
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import {
   WatchResponse,
   WatchService,
@@ -174,10 +174,15 @@ export class FakeEtcd {
     this.server.forceShutdown();
     return Promise.resolve();
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 /** Starts a fake etcd (Watch service only) on a free loopback port. */
 export async function startFakeEtcd(): Promise<FakeEtcd> {
+  const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
   const server = new grpc.Server();
   let fake: FakeEtcd | undefined;
   server.addService(WatchService, {
