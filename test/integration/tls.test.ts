@@ -1,7 +1,7 @@
 // TLS against a real etcd 3.4: server verification with a given CA (PEM text or Buffer), mutual TLS, several
 // endpoints behind one certificate name (targetNameOverride), the C++ forms that read PEM files (WithSSL and the
 // positional constructor), and prompt, clear failures for a wrong CA or a missing client certificate. The
-// certificates are made for the run by test/helpers/certs.ts.
+// certificates are made for the run by the kit's makeCerts() (src/testing/certs.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
