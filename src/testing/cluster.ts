@@ -233,7 +233,18 @@ export class Cluster implements EtcdCluster {
     const m = this.newMember(clientPort, peerPort, false);
     m.isLearner = true;
     try {
-      const added = await this.gateway<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: [m.peerUrl], isLearner: true });
+      // etcd refuses membership changes for a while after a member (re)connects ("unhealthy cluster").
+      let last = '';
+      const added = await pollUntil(
+        () =>
+          this.gateway<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: [m.peerUrl], isLearner: true }).catch((e: Error) => {
+            last = e.message;
+            if (!/unhealthy cluster|not ready|too many requests/i.test(last)) throw e;
+            return undefined;
+          }),
+        READY_TIMEOUT_MS,
+        () => `member add --learner refused for ${READY_TIMEOUT_MS} ms: ${last}`,
+      );
       m.id = added.member?.ID;
       this.configure(m, this.members, 'existing');
       m.spawnProcess();
