@@ -1,14 +1,13 @@
-// startEtcd() and startCluster(): real etcd members on free loopback ports with temporary data directories,
-// optional TLS (a fresh PKI) and auth (a root user), plus the cluster-level controls: the leader, learners,
-// etcdctl, and close(), which removes everything (as does the end of the process, however it ends).
-import * as fs from 'node:fs';
-import * as os from 'node:os';
+// A running etcd cluster (or single member) and its controls: the leader, learners, one-way partitions
+// between members, etcdctl, auth setup, and close(), which removes everything (as does the end of the
+// process, however it ends). start.ts creates them.
 import * as path from 'node:path';
-import { resolveBinaries, versionFlags, type EtcdBinaries } from './binaries';
-import { etcdTlsArgs, etcdctlTlsArgs, kitClientTls, makeCerts, mutualTls, type EtcdTlsOptions, type TestPki } from './certs';
+import { versionFlags, type EtcdBinaries } from './binaries';
+import { etcdTlsArgs, etcdctlTlsArgs, kitClientTls, type EtcdTlsOptions, type TestPki } from './certs';
 import { runEtcdctl, type EtcdctlOptions, type EtcdctlResult } from './etcdctl';
 import { Member, READY_TIMEOUT_MS, type EtcdMember } from './member';
-import { releaseDir, trackDir } from './reaper';
+import { startProxy, type Proxy } from './proxy';
+import { releaseDir } from './reaper';
 import { httpRequest, pickFreePorts, pollUntil } from './util';
 
 export interface StartEtcdOptions {
@@ -29,6 +28,11 @@ export interface StartEtcdOptions {
   name?: string;
   /** Data directories on /dev/shm when it exists (faster fsync), else os.tmpdir(). */
   dataDirOnTmpfs?: boolean;
+  /**
+   * Put a proxy in front of every member's peer port (members dial each other through them), so that
+   * `partition(from, to)` can cut one direction between two members. Off by default.
+   */
+  peerProxies?: boolean;
   /** Watch progress notification interval in ms (the flag's name depends on the version). */
   progressNotifyIntervalMs?: number;
   /** @deprecated the old name of `args`. */
@@ -69,6 +73,15 @@ export interface EtcdCluster extends AsyncDisposable {
   promote(member: EtcdMember, timeoutMs?: number): Promise<void>;
   /** `etcd member remove`, then stops the member's process. */
   removeMember(member: EtcdMember): Promise<void>;
+  /**
+   * One-way partition between members (needs `peerProxies: true`): raft messages from `members[from]` stop
+   * reaching `members[to]`; the other direction still flows. Bytes are held, not dropped, until heal().
+   */
+  partition(from: number, to: number): Promise<void>;
+  /** Cuts `members[i]` off from every other member, both ways (needs `peerProxies: true`). */
+  isolate(i: number): Promise<void>;
+  /** Ends every partition; held peer traffic is delivered. */
+  heal(): void;
   /** Kills every member (SIGKILL: the data is discarded) and removes every file. Idempotent. */
   close(): Promise<void>;
 }
@@ -76,22 +89,10 @@ export interface EtcdCluster extends AsyncDisposable {
 /** A single member: the cluster controls plus the member's own (start, stop, kill, pause, …). */
 export interface Etcd extends EtcdCluster, Omit<EtcdMember, 'index' | 'endpoint'> {}
 
-let clusterSeq = 0;
-
-function tmpBase(onTmpfs: boolean | undefined): string {
-  if (onTmpfs) {
-    try {
-      if (fs.statSync('/dev/shm').isDirectory()) return '/dev/shm';
-    } catch {
-      /* no tmpfs: fall back */
-    }
-  }
-  return os.tmpdir();
-}
-
 interface Status {
   header?: { member_id?: string };
   leader?: string;
+  raftTerm?: string;
 }
 
 /** @internal exported for the history checker */
@@ -102,6 +103,8 @@ export class Cluster implements EtcdCluster {
   tls: EtcdClientTls | undefined;
   private closing: Promise<void> | undefined;
   private seq = 0;
+  /** Peer proxies by member index (with `peerProxies`). */
+  readonly peerProxies: Proxy[] = [];
   private readonly memberArgs: string[];
 
   constructor(
@@ -129,8 +132,10 @@ export class Cluster implements EtcdCluster {
   }
 
   /** Creates the next member on the given ports (not configured, not started). */
-  newMember(clientPort: number, peerPort: number, single: boolean): Member {
+  async newMember(clientPort: number, peerPort: number, single: boolean, peerProxy: boolean): Promise<Member> {
     const index = this.members.length;
+    const proxy = peerProxy ? await startProxy({ host: '127.0.0.1', port: peerPort }) : undefined;
+    if (proxy) this.peerProxies[index] = proxy;
     const name = single ? this.prefix : `${this.prefix}-${this.seq++}`;
     const m = new Member({
       name,
@@ -141,6 +146,7 @@ export class Cluster implements EtcdCluster {
       scheme: this.tlsFiles ? 'https' : 'http',
       bin: this.binaries.etcd,
       clientTls: this.tlsFiles ? kitClientTls(this.tlsFiles) : undefined,
+      advertisePeerUrl: proxy?.url,
     });
     this.members.push(m);
     return m;
@@ -148,7 +154,7 @@ export class Cluster implements EtcdCluster {
 
   configure(m: Member, peers: Member[], state: 'new' | 'existing'): void {
     m.configure([
-      `--initial-cluster=${peers.map((p) => `${p.name}=${p.peerUrl}`).join(',')}`,
+      `--initial-cluster=${peers.map((p) => `${p.name}=${p.advertisePeerUrl}`).join(',')}`,
       `--initial-cluster-token=${this.token}`,
       // etcd ignores this once the data dir holds a WAL, so restarts need nothing else.
       `--initial-cluster-state=${state}`,
@@ -189,20 +195,32 @@ export class Cluster implements EtcdCluster {
 
   async leader(timeoutMs = 10_000): Promise<number> {
     let last = 'no running member answered';
-    // The gateway prints uint64 ids as strings (etcdctl's JSON prints numbers that lose precision in JS).
+    // The gateway prints uint64 ids as strings (etcdctl's JSON prints numbers that lose precision in JS). A
+    // leader cut off from the others may still claim leadership at an older term: the highest term wins.
     const probe = async (): Promise<number | undefined> => {
-      for (const m of this.members.filter((x) => x.isRunning && !x.isPaused)) {
-        try {
-          const res = await httpRequest(`${m.clientUrl}/v3/maintenance/status`, 'POST', '{}', 1_000, m.clientTls);
-          const s = JSON.parse(res.body) as Status;
-          if (res.status !== 200) last = `${m.name}: HTTP ${res.status} ${res.body}`;
-          else if (s.header?.member_id) m.id = s.header.member_id;
-          if (res.status === 200 && s.leader && s.leader !== '0' && s.header?.member_id === s.leader) return m.index;
-        } catch (e) {
-          last = `${m.name}: ${(e as Error).message}`;
-        }
-      }
-      return undefined;
+      const claims = await Promise.all(
+        this.members
+          .filter((x) => x.isRunning && !x.isPaused)
+          .map(async (m) => {
+            try {
+              const res = await httpRequest(`${m.clientUrl}/v3/maintenance/status`, 'POST', '{}', 1_000, m.clientTls);
+              if (res.status !== 200) {
+                last = `${m.name}: HTTP ${res.status} ${res.body}`;
+                return undefined;
+              }
+              const s = JSON.parse(res.body) as Status;
+              if (s.header?.member_id) m.id = s.header.member_id;
+              const leads = s.leader && s.leader !== '0' && s.header?.member_id === s.leader;
+              return leads ? { index: m.index, term: Number(s.raftTerm ?? 0) } : undefined;
+            } catch (e) {
+              last = `${m.name}: ${(e as Error).message}`;
+              return undefined;
+            }
+          }),
+      );
+      let best: { index: number; term: number } | undefined;
+      for (const c of claims) if (c && (!best || c.term > best.term)) best = c;
+      return best?.index;
     };
     return pollUntil(probe, timeoutMs, () => `no etcd leader found within ${timeoutMs} ms (${last})`);
   }
@@ -230,14 +248,14 @@ export class Cluster implements EtcdCluster {
 
   async addLearner(): Promise<EtcdMember> {
     const [clientPort, peerPort] = (await pickFreePorts(2)) as [number, number];
-    const m = this.newMember(clientPort, peerPort, false);
+    const m = await this.newMember(clientPort, peerPort, false, this.peerProxies.length > 0);
     m.isLearner = true;
     try {
       // etcd refuses membership changes for a while after a member (re)connects ("unhealthy cluster").
       let last = '';
       const added = await pollUntil(
         () =>
-          this.gateway<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: [m.peerUrl], isLearner: true }).catch((e: Error) => {
+          this.gateway<{ member?: { ID?: string } }>('/v3/cluster/member/add', { peerURLs: [m.advertisePeerUrl], isLearner: true }).catch((e: Error) => {
             last = e.message;
             if (!/unhealthy cluster|not ready|too many requests/i.test(last)) throw e;
             return undefined;
@@ -289,6 +307,37 @@ export class Cluster implements EtcdCluster {
     await m.stop();
   }
 
+  /** Hex member ids (as etcd's peers name themselves in X-Server-From). */
+  private async hexIds(): Promise<string[]> {
+    if (this.peerProxies.length === 0) throw new Error('partitions need a cluster started with { peerProxies: true }');
+    if (this.members.some((m) => !m.id)) {
+      const list = await this.gateway<{ members?: { ID?: string; name?: string }[] }>('/v3/cluster/member/list', {});
+      for (const m of this.members) m.id ??= list.members?.find((x) => x.name === m.name)?.ID;
+    }
+    return this.members.map((m) => BigInt(m.id ?? '0').toString(16));
+  }
+
+  async partition(from: number, to: number): Promise<void> {
+    const ids = await this.hexIds();
+    if (!this.members[from] || !this.members[to] || from === to) throw new Error(`partition(${from}, ${to}): bad member indexes`);
+    // `from`'s messages travel in its own requests to `to` (pipeline, snapshots) and in its answers to the
+    // streams `to` opened to it.
+    this.peerProxies[to]!.partitionFrom(ids[from]!, 'up');
+    this.peerProxies[from]!.partitionFrom(ids[to]!, 'down');
+  }
+
+  async isolate(i: number): Promise<void> {
+    for (let j = 0; j < this.members.length; j++) {
+      if (j === i) continue;
+      await this.partition(i, j);
+      await this.partition(j, i);
+    }
+  }
+
+  heal(): void {
+    for (const p of this.peerProxies) p.restore();
+  }
+
   private own(member: EtcdMember): Member {
     const m = this.members.find((x) => x === member);
     if (!m) throw new Error(`${member.name} is not a member of this cluster`);
@@ -304,6 +353,7 @@ export class Cluster implements EtcdCluster {
       } finally {
         releaseDir(this.root);
         this.pki?.cleanup();
+        await Promise.all(this.peerProxies.map((p) => p.close()));
       }
     })();
     return this.closing;
@@ -312,118 +362,4 @@ export class Cluster implements EtcdCluster {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The single-member face: cluster controls plus members[0]'s own. */
-class SingleEtcd extends Cluster implements Etcd {
-  private get m(): Member {
-    return this.members[0]!;
-  }
-  get name(): string {
-    return this.m.name;
-  }
-  get clientUrl(): string {
-    return this.m.clientUrl;
-  }
-  get peerUrl(): string {
-    return this.m.peerUrl;
-  }
-  get clientPort(): number {
-    return this.m.clientPort;
-  }
-  get peerPort(): number {
-    return this.m.peerPort;
-  }
-  get dataDir(): string {
-    return this.m.dataDir;
-  }
-  get pid(): number | undefined {
-    return this.m.pid;
-  }
-  get isRunning(): boolean {
-    return this.m.isRunning;
-  }
-  get isPaused(): boolean {
-    return this.m.isPaused;
-  }
-  get isLearner(): boolean {
-    return false;
-  }
-  start(): Promise<void> {
-    return this.m.start();
-  }
-  stop(): Promise<void> {
-    return this.m.stop();
-  }
-  restart(): Promise<void> {
-    return this.m.restart();
-  }
-  kill(): Promise<void> {
-    return this.m.kill();
-  }
-  pause(): Promise<void> {
-    return this.m.pause();
-  }
-  resume(): Promise<void> {
-    return this.m.resume();
-  }
-  logs(): string {
-    return this.m.logs();
-  }
-  healthy(timeoutMs?: number): Promise<boolean> {
-    return this.m.healthy(timeoutMs);
-  }
-}
-
-function tlsSetup(tls: StartEtcdOptions['tls']): { files?: EtcdTlsOptions; pki?: TestPki; pem?: EtcdClientTls } {
-  if (!tls) return {};
-  if (typeof tls === 'object') {
-    const read = (f: string | undefined) => (f ? fs.readFileSync(f, 'utf8') : undefined);
-    const ca = read(tls.caFile ?? tls.trustedCaFile);
-    return { files: tls, pem: { ca, cert: read(tls.clientCertFile ?? tls.certFile), key: read(tls.clientKeyFile ?? tls.keyFile) } };
-  }
-  const pki = makeCerts();
-  const files: EtcdTlsOptions =
-    tls === 'mutual'
-      ? mutualTls(pki)
-      : { certFile: pki.server.certFile, keyFile: pki.server.keyFile, caFile: pki.ca.certFile, clientCertFile: pki.client.certFile, clientKeyFile: pki.client.keyFile };
-  return { files, pki, pem: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key } };
-}
-
-async function launch<C extends Cluster>(n: number, opts: StartEtcdOptions, make: (...a: ConstructorParameters<typeof Cluster>) => C): Promise<C> {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`a cluster needs at least one member, got ${String(n)}`);
-  const binaries = resolveBinaries(opts);
-  // Another process can take a probed port before etcd binds it: retry with new ports.
-  for (let attempt = 1; ; attempt++) {
-    const prefix = (opts.name ?? 'etcd-test').replace(/[^A-Za-z0-9_.-]/g, '-');
-    const token = `${prefix}-${process.pid}-${++clusterSeq}-${Math.random().toString(36).slice(2, 8)}`;
-    const root = fs.mkdtempSync(path.join(tmpBase(opts.dataDirOnTmpfs), `${prefix}-`));
-    trackDir(root);
-    const { files, pki, pem } = tlsSetup(opts.tls);
-    const c = make(binaries, root, prefix, token, files, pki, opts);
-    c.tls = pem;
-    try {
-      const ports = await pickFreePorts(n * 2);
-      for (let i = 0; i < n; i++) c.newMember(ports[2 * i]!, ports[2 * i + 1]!, n === 1 && c instanceof SingleEtcd);
-      for (const m of c.members) c.configure(m, c.members, 'new');
-      for (const m of c.members) m.spawnProcess();
-      await c.waitHealthy(READY_TIMEOUT_MS);
-      if (opts.auth) await c.enableAuth();
-      return c;
-    } catch (e) {
-      await c.close().catch(() => {});
-      if (attempt < 3 && /address already in use/i.test((e as Error).message)) continue;
-      throw e;
-    }
-  }
-}
-
-/** Starts one etcd member and resolves when it is healthy. Throws (saying what to install) without etcd. */
-export function startEtcd(opts: StartEtcdOptions = {}): Promise<Etcd> {
-  return launch(1, opts, (...a) => new SingleEtcd(...a));
-}
-
-/** Starts an `n`-member cluster and resolves when every member is healthy and there is a leader. */
-export function startCluster(n = 3, opts: StartEtcdOptions = {}): Promise<EtcdCluster> {
-  return launch(n, opts, (...a) => new Cluster(...a));
 }

@@ -2,7 +2,8 @@
 // scriptable fake etcd, for integration tests under any test runner. Nothing here downloads anything; nothing
 // it starts outlives the test process. See README "Testing your code against etcd".
 
-export { startEtcd, startCluster, type Etcd, type EtcdCluster, type EtcdClientTls, type StartEtcdOptions } from './cluster';
+export { startEtcd, startCluster } from './start';
+export type { Etcd, EtcdCluster, EtcdClientTls, StartEtcdOptions } from './cluster';
 export { type EtcdMember, READY_TIMEOUT_MS, STOP_GRACE_MS } from './member';
 export { type EtcdctlOptions, type EtcdctlResult } from './etcdctl';
 export {

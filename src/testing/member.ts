@@ -1,6 +1,7 @@
 // One etcd process: its ports, data directory, flags and life cycle (start, stop, kill, pause, resume).
 // Every process runs in its own process group and is registered with the reaper, so it cannot outlive us.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { trackProcessGroup, untrackProcessGroup } from './reaper';
 import { RingBuffer, childEnv, httpRequest, sleep, type ClientTls } from './util';
@@ -40,7 +41,7 @@ export interface EtcdMember {
   restart(): Promise<void>;
   /** SIGKILL (a crash: no leadership transfer, no clean WAL close) and waits for the exit. Keeps the data. */
   kill(): Promise<void>;
-  /** SIGSTOP: the process freezes; its sockets stay open and answer nothing. Sent before this returns. */
+  /** SIGSTOP: the process freezes; its sockets stay open and answer nothing. Resolves once it has stopped. */
   pause(): Promise<void>;
   /** SIGCONT. Sent before this returns. */
   resume(): Promise<void>;
@@ -59,6 +60,8 @@ export interface MemberSpec {
   scheme: 'http' | 'https';
   bin: string;
   clientTls: ClientTls | undefined;
+  /** The peer URL other members dial, when it is not the member's own (a proxy in front of it). */
+  advertisePeerUrl?: string;
 }
 
 export class Member implements EtcdMember {
@@ -69,6 +72,8 @@ export class Member implements EtcdMember {
   readonly dataDir: string;
   readonly clientUrl: string;
   readonly peerUrl: string;
+  /** The peer URL the other members dial (a peer proxy's, with `peerProxies`). */
+  readonly advertisePeerUrl: string;
   readonly clientTls: ClientTls | undefined;
   isLearner = false;
   /** The member id as etcd's gateway prints it (decimal string), once known. */
@@ -90,6 +95,7 @@ export class Member implements EtcdMember {
     this.clientTls = spec.clientTls;
     this.clientUrl = `${spec.scheme}://127.0.0.1:${spec.clientPort}`;
     this.peerUrl = `http://127.0.0.1:${spec.peerPort}`;
+    this.advertisePeerUrl = spec.advertisePeerUrl ?? this.peerUrl;
   }
 
   get endpoint(): string {
@@ -104,7 +110,7 @@ export class Member implements EtcdMember {
       `--listen-client-urls=${this.clientUrl}`,
       `--advertise-client-urls=${this.clientUrl}`,
       `--listen-peer-urls=${this.peerUrl}`,
-      `--initial-advertise-peer-urls=${this.peerUrl}`,
+      `--initial-advertise-peer-urls=${this.advertisePeerUrl}`,
       ...clusterArgs,
     ];
   }
@@ -220,6 +226,18 @@ export class Member implements EtcdMember {
     if (!this.child) throw new Error(`etcd member ${this.name} is not running`);
     this.signal('SIGSTOP');
     this.paused = true;
+    // The signal takes effect asynchronously; where /proc exists, wait (briefly) until the process has stopped.
+    const pid = this.child.pid;
+    for (let i = 0; i < 100 && pid !== undefined; i++) {
+      let state: string | undefined;
+      try {
+        state = /^\d+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+      } catch {
+        return; // no /proc (not Linux) or the process is gone
+      }
+      if (state !== 'R' && state !== 'S' && state !== 'D') return;
+      await sleep(10);
+    }
   }
 
   async resume(): Promise<void> {

@@ -38,6 +38,13 @@ export interface Proxy extends EventEmitter, AsyncDisposable {
   blackhole(): void;
   /** One-way partition: hold the bytes going 'up' (client->server) or 'down' (server->client); the other way flows. */
   partition(held: Direction): void;
+  /**
+   * For a proxy in front of an etcd peer port: hold the bytes going `held` on the connections whose HTTP requests
+   * say they come from the member with (hex) id `sender` (etcd's X-Server-From header); undefined: release both
+   * directions.
+   * The cluster's partition() is built on this.
+   */
+  partitionFrom(sender: string, held: Direction | undefined): void;
   /** Add `ms` to every chunk in both directions, keeping order. 0 disables. */
   delay(ms: number): void;
   /** Back to normal: not cut, nothing held (held bytes are delivered), no delay, no blackholed or dropped bytes. */

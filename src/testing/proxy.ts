@@ -48,6 +48,9 @@ class Conn {
   readonly upFrames = new FrameReader(true);
   lastStream = 0;
   readonly downFrames = new FrameReader(false);
+  /** The sender an etcd peer names in its request (X-Server-From), once its first request header was read. */
+  from: string | undefined;
+  head = '';
   constructor(
     readonly client: net.Socket,
     readonly upstream: net.Socket,
@@ -69,6 +72,8 @@ class FaultProxy extends EventEmitter implements Proxy {
   private readonly conns = new Set<Conn>();
   private cutMode = false;
   private readonly held = new Set<Direction>();
+  /** `${direction} ${sender}`: bytes held on the connections of one etcd peer (partitionFrom()). */
+  private readonly heldFrom = new Set<string>();
   private delayMs = 0;
   private dropping: DropState | undefined;
   private readonly secure: boolean;
@@ -153,6 +158,11 @@ class FaultProxy extends EventEmitter implements Proxy {
 
   private onData(conn: Conn, pipe: Pipe, data: Buffer): void {
     if (conn.closed) return;
+    if (pipe.dir === 'up' && conn.from === undefined && conn.head.length < 8192) {
+      // etcd's peer requests (HTTP/1.1) name their sender: the first request on a connection tells who dialed it.
+      conn.head += data.toString('latin1');
+      conn.from = /\r\nX-Server-From: *([0-9a-f]+)\r\n/i.exec(conn.head)?.[1]?.toLowerCase();
+    }
     // Frame boundaries are tracked from a connection's first byte, so dropAnswer() can be armed at any time.
     const frames = (pipe.dir === 'up' ? conn.upFrames : conn.downFrames).feed(data);
     let opened: number | undefined;
@@ -182,6 +192,7 @@ class FaultProxy extends EventEmitter implements Proxy {
   private pump(pipe: Pipe): void {
     const conn = pipe.conn;
     if (conn.closed || this.held.has(pipe.dir)) return;
+    if (conn.from !== undefined && this.heldFrom.has(`${pipe.dir} ${conn.from}`)) return;
     if (pipe.dir === 'up' && !conn.dstConnected) return;
     if (pipe.timer) return; // a delayed release is already scheduled
     const now = Date.now();
@@ -239,7 +250,19 @@ class FaultProxy extends EventEmitter implements Proxy {
     for (const c of [...this.conns]) this.destroyConn(c, true);
   }
 
+  partitionFrom(sender: string, held: Direction | undefined): void {
+    const id = sender.toLowerCase();
+    if (held) {
+      this.heldFrom.add(`${held} ${id}`);
+      return;
+    }
+    this.heldFrom.delete(`up ${id}`);
+    this.heldFrom.delete(`down ${id}`);
+    this.resume(false);
+  }
+
   restore(): void {
+    this.heldFrom.clear();
     this.cutMode = false;
     this.delayMs = 0;
     this.blackholeUp = false;
@@ -272,8 +295,8 @@ class FaultProxy extends EventEmitter implements Proxy {
     this.hold([held]);
   }
 
-  resume(): void {
-    this.held.clear();
+  resume(clear = true): void {
+    if (clear) this.held.clear();
     for (const c of [...this.conns]) {
       this.pump(c.up);
       this.pump(c.down);

@@ -115,6 +115,27 @@ test('startCluster(3): leader() is an index; a killed leader is replaced; a lear
   }
 });
 
+test('startCluster({ peerProxies }): a leader whose messages stop reaching the others is replaced; heal() rejoins it', async () => {
+  const cluster = await startCluster(3, { name: 'kit-partition', peerProxies: true });
+  try {
+    const old = await cluster.leader();
+    const others = [0, 1, 2].filter((i) => i !== old);
+    // One way only: the old leader still hears the others, but its heartbeats do not reach them.
+    for (const j of others) await cluster.partition(old, j);
+    const next = await until(async () => {
+      const l = await cluster.leader(1_000);
+      return l !== old ? { l } : undefined; // (an index may be 0)
+    }, 15_000, 'a new leader among the members the old one cannot reach').then((x) => x.l);
+    assert.ok(others.includes(next));
+    cluster.heal();
+    await cluster.waitHealthy();
+    const put = await cluster.etcdctl(['put', 'after-heal', 'x'], { endpoints: [cluster.members[old]!.endpoint] });
+    assert.is(put.code, 0, `the healed member serves writes again: ${put.stderr}`);
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('startProxy: cut refuses, blackhole holds, partition holds one way, restore delivers, dropAnswer loses one answer', async () => {
   const etcd = await startEtcd({ name: 'kit-proxy' });
   const proxy = await startProxy(etcd.endpoint);
