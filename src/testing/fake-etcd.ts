@@ -9,7 +9,7 @@
 //   const call = await fake.call(0);
 //   const create = await call.create(0);                 // the first WatchCreateRequest on that stream
 //   call.created(0, 10);                                 // acknowledge it as watch id 0 at revision 10
-//   call.send({ watchId: 0, header: { revision: 11 }, events: [put('k', 'v', 11)] });
+//   call.send({ watchId: 0, header: { revision: 11 }, events: [putEvent('k', 'v', 11)] });
 //   call.fail(grpc.status.UNAVAILABLE, 'gone');          // or call.end() for a clean end
 //
 // Cancel requests are answered (canceled: true) automatically unless `fake.autoCancel` is false, so
@@ -196,7 +196,7 @@ export async function startFakeEtcd(): Promise<FakeEtcd> {
 }
 
 /** A PUT event of `key` = `value` at `revision` (version 1 unless given, created at `revision`). */
-export function put(key: string, value: string, revision: number, version = 1): DeepPartial<PbEvent> {
+export function putEvent(key: string, value: string, revision: number, version = 1): DeepPartial<PbEvent> {
   return {
     type: Event_EventType.PUT,
     kv: { key: Buffer.from(key), value: Buffer.from(value), modRevision: revision, createRevision: revision - version + 1, version },
@@ -204,6 +204,6 @@ export function put(key: string, value: string, revision: number, version = 1): 
 }
 
 /** A DELETE event of `key` at `revision`. */
-export function del(key: string, revision: number): DeepPartial<PbEvent> {
+export function deleteEvent(key: string, revision: number): DeepPartial<PbEvent> {
   return { type: Event_EventType.DELETE, kv: { key: Buffer.from(key), modRevision: revision } };
 }

@@ -32,5 +32,5 @@ export {
   type HistoryCheck,
   type HistoryDivergence,
 } from './history';
-export { startFakeEtcd, FakeEtcd, FakeWatchCall, put, del } from './fake-etcd';
+export { startFakeEtcd, FakeEtcd, FakeWatchCall, putEvent, deleteEvent } from './fake-etcd';
 export { pickFreePorts } from './util';

@@ -12,53 +12,11 @@
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { FRAME_HEADERS, FrameReader, type FrameHeader } from './h2-frames';
+import { FRAME_HEADERS, type FrameHeader } from './h2-frames';
+import { Conn, HIGH_WATER, hardClose, type Pipe } from './proxy-conn';
 import { parseTarget, type Direction, type Proxy, type ProxyTarget } from './proxy-api';
 
 export { parseTarget, type Direction, type Proxy, type ProxyTarget } from './proxy-api';
-
-/** Pause reading from a source once this much is held for its direction. */
-const HIGH_WATER = 4 * 1024 * 1024;
-
-interface Chunk {
-  data: Buffer;
-  releaseAt: number;
-}
-
-class Pipe {
-  queue: Chunk[] = [];
-  queued = 0;
-  timer: NodeJS.Timeout | undefined;
-  ended = false; // source sent FIN
-  endForwarded = false;
-  constructor(
-    readonly conn: Conn,
-    readonly dir: Direction,
-    readonly src: net.Socket,
-    readonly dst: net.Socket,
-  ) {}
-}
-
-class Conn {
-  up: Pipe;
-  down: Pipe;
-  closed = false;
-  dstConnected = false;
-  /** HTTP/2 frame tracking, for dropAnswer(). */
-  readonly upFrames = new FrameReader(true);
-  lastStream = 0;
-  readonly downFrames = new FrameReader(false);
-  /** The sender an etcd peer names in its request (X-Server-From), once its first request header was read. */
-  from: string | undefined;
-  head = '';
-  constructor(
-    readonly client: net.Socket,
-    readonly upstream: net.Socket,
-  ) {
-    this.up = new Pipe(this, 'up', client, upstream);
-    this.down = new Pipe(this, 'down', upstream, client);
-  }
-}
 
 class FaultProxy extends EventEmitter implements Proxy {
   port = 0;
@@ -415,16 +373,6 @@ class FaultProxy extends EventEmitter implements Proxy {
       });
     }
     return this.closePromise;
-  }
-}
-
-function hardClose(s: net.Socket): void {
-  try {
-    // RST rather than FIN: the peer sees ECONNRESET immediately.
-    if (typeof s.resetAndDestroy === 'function' && !s.destroyed && !s.connecting) s.resetAndDestroy();
-    else s.destroy();
-  } catch {
-    s.destroy();
   }
 }
 

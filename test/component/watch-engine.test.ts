@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { Client, EventType, Watcher, type Response } from '../../src/index';
 import { watchEngine } from '../../src/watch';
 import { eventually } from '../integration/util';
-import { del, put, startFakeEtcd, type FakeEtcd } from '../../src/testing';
+import { deleteEvent as del, putEvent as put, startFakeEtcd, type FakeEtcd } from '../../src/testing';
 
 const test = suite<{ fake: FakeEtcd; client: Client }>('watch engine (fake etcd)');
 
