@@ -4,8 +4,10 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Watcher, type Response } from '../../src/index';
+import { RangeResponse } from '../../src/proto';
 import {
   ETCD_MISSING_MESSAGE,
+  startFakeEtcd,
   checkHistory,
   compareHistory,
   etcdCacheDir,
@@ -210,6 +212,28 @@ test("checkHistory: a watcher's events match etcd's history; a missing event is 
   } finally {
     await client.close();
     await etcd.close();
+  }
+});
+
+test('startFakeEtcd: scripted unary answers, a scripted error, UNIMPLEMENTED without a script, recorded requests', async () => {
+  const fake = await startFakeEtcd();
+  const client = new Client(fake.url, { timeoutMs: 2_000 });
+  try {
+    fake.unary('KV.Range', () =>
+      RangeResponse.fromPartial({ header: { revision: 42 }, count: 1, kvs: [{ key: Buffer.from('k'), value: Buffer.from('scripted'), modRevision: 41 }] }),
+    );
+    fake.unary('KV.Put', () => ({ error: { code: 9, details: 'etcdserver: request is too large' } }));
+    const got = await client.get('k');
+    assert.is(got.value().as_string(), 'scripted');
+    assert.is(got.index(), 42);
+    const put = await client.put('k', 'v');
+    assert.equal([put.error_code(), put.error_message()], [9, 'etcdserver: request is too large']);
+    assert.is((await client.rm('k')).error_code(), 12, 'no script: UNIMPLEMENTED');
+    const req = (await fake.request('KV.Range')) as { key: Uint8Array };
+    assert.is(Buffer.from(req.key).toString(), 'k');
+  } finally {
+    await client.close();
+    await fake.close();
   }
 });
 
