@@ -231,7 +231,10 @@ export class FakeEtcd {
   }
 }
 
-/** Starts a fake etcd on a free loopback port: Watch streams and scripted unary calls. close() it. */
+/**
+ * Starts a fake etcd on a free loopback port: Watch streams and scripted unary calls. Unlike the rest of the
+ * kit it keeps the process alive (grpc-js servers cannot be unref'd): close() it.
+ */
 export async function startFakeEtcd(): Promise<FakeEtcd> {
   const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
   const server = new grpc.Server();

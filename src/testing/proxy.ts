@@ -91,6 +91,9 @@ class FaultProxy extends EventEmitter implements Proxy {
     upstream.on('error', () => {});
     upstream.setNoDelay(true);
     client.setNoDelay(true);
+    // Only the client at the other end decides whether the process stays up, not the proxy in between.
+    upstream.unref();
+    client.unref();
     const conn = new Conn(client, upstream);
     this.conns.add(conn);
     this.emit('connection', this.conns.size);
