@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import { resolveBinaries } from './binaries';
 import { makeCerts, mutualTls, type EtcdTlsOptions, type TestPki } from './certs';
 import { Cluster, type Etcd, type EtcdClientTls, type EtcdCluster, type StartEtcdOptions } from './cluster';
-import type { Member } from './member';
-import { READY_TIMEOUT_MS } from './member';
+import { READY_TIMEOUT_MS, type Member } from './member';
 import { trackDir } from './reaper';
 import { pickFreePorts } from './util';
 
@@ -107,9 +106,9 @@ async function launch<C extends Cluster>(n: number, opts: StartEtcdOptions, make
   for (let attempt = 1; ; attempt++) {
     const prefix = (opts.name ?? 'etcd-test').replace(/[^A-Za-z0-9_.-]/g, '-');
     const token = `${prefix}-${process.pid}-${++clusterSeq}-${Math.random().toString(36).slice(2, 8)}`;
+    const { files, pki, pem } = tlsSetup(opts.tls);
     const root = fs.mkdtempSync(path.join(tmpBase(opts.dataDirOnTmpfs), `${prefix}-`));
     trackDir(root);
-    const { files, pki, pem } = tlsSetup(opts.tls);
     const c = make(binaries, root, prefix, token, files, pki, opts);
     c.tls = pem;
     try {
