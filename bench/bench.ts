@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KVService, MaintenanceService } from '../generated/etcdserver/etcdserverpb/rpc';
-import { startEtcd, type EtcdCluster } from '../scripts/etcd';
+import { startEtcd, type Etcd } from '../src/testing';
 import { CONTENDER_LABEL, CONTENDERS, supportsManyWatchers, type ContenderName } from './drivers';
 import { WORKLOADS, type ChildMessage, type Job, type JobKind, type Metrics, type Params, type ParentMessage, type WorkloadId } from './protocol';
 import { renderMarkdown, renderSvg, renderTable, type ReportContext } from './report';
@@ -139,7 +139,7 @@ function killAllChildren(): void {
   liveChildren.clear();
 }
 
-let cluster: EtcdCluster | undefined;
+let cluster: Etcd | undefined;
 let interrupted = false;
 process.on('exit', () => {
   killAllChildren();
@@ -492,7 +492,7 @@ async function main(): Promise<void> {
     endpoints = external.split(',').map((s) => s.trim()).filter(Boolean).map((e) => (/^\w+:\/\//.test(e) ? e : `http://${e}`));
     etcdWhere = `external (ETCD_ENDPOINTS=${external})`;
   } else {
-    cluster = await startEtcd({ dataDirOnTmpfs: !opts.disk, name: 'etcd-bench', extraArgs: ['--quota-backend-bytes=8589934592'] });
+    cluster = await startEtcd({ dataDirOnTmpfs: !opts.disk, name: 'etcd-bench', args: ['--quota-backend-bytes=8589934592'] });
     endpoints = cluster.endpoints;
     etcdWhere = opts.disk ? `started by the bench, data dir on disk (${os.tmpdir()})` : 'started by the bench, data dir on tmpfs (/dev/shm)';
   }
@@ -672,7 +672,7 @@ async function main(): Promise<void> {
   } finally {
     killAllChildren();
     admin.close();
-    if (cluster) await cluster.stop();
+    if (cluster) await cluster.close();
     fs.rmSync(BUILD_DIR, { recursive: true, force: true });
   }
 }
@@ -680,5 +680,5 @@ async function main(): Promise<void> {
 main().catch((err) => {
   console.error(err instanceof UsageError ? `bench: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : err);
   killAllChildren();
-  void (cluster?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+  void (cluster?.close() ?? Promise.resolve()).finally(() => process.exit(1));
 });

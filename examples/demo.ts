@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client, Discovery, registerEtcdResolver } from '../src/index';
-import { startEtcd, type EtcdCluster } from '../scripts/etcd';
+import { startEtcd, type Etcd } from '../src/testing';
 import { GreeterClient, type HelloReply } from './greeter';
 
 const TTL = 3;
@@ -18,7 +18,7 @@ const say = (what: string) => console.log(`${stamp()} ${what}`);
 
 const children = new Map<string, ChildProcess>();
 const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
-let etcd: EtcdCluster | undefined;
+let etcd: Etcd | undefined;
 let stopping = false;
 
 function startInstance(name: string, endpoints: string): Promise<string> {
@@ -49,7 +49,7 @@ async function cleanup(): Promise<void> {
   if (stopping) return;
   stopping = true;
   for (const child of children.values()) if (running(child)) child.kill('SIGKILL');
-  await etcd?.stop();
+  await etcd?.close();
 }
 
 async function main(): Promise<void> {

@@ -3,8 +3,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { etcdAvailable, startEtcd, type EtcdCluster } from '../scripts/etcd';
-import { parseTarget, startProxy } from './helpers/proxy';
+import { etcdAvailable, startEtcd, type EtcdCluster } from './helpers/etcd';
+import { parseTarget, startProxy } from '../src/testing';
 
 /** Bounded poll: resolve with fn()'s value once it is truthy, else throw after timeoutMs. */
 async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {

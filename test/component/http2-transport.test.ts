@@ -24,7 +24,7 @@ import {
 import { GrpcStatusError } from '../../src/errors';
 import { createHttp2Transport } from '../../src/transport/http2';
 import type { CallOptions, MethodDescriptor, StreamCall, Transport, TransportConfig } from '../../src/transport/transport';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startProxy, type Proxy } from '../../src/testing';
 
 const test = suite('http2 transport (fake servers)');
 const ROOT = path.resolve(__dirname, '../..');

@@ -1,4 +1,4 @@
-// The watch engine against a scriptable fake etcd (test/component/fake-etcd.ts): the responses a real etcd
+// The watch engine against a scriptable fake etcd (src/testing/fake-etcd.ts): the responses a real etcd
 // will not produce on demand — created-and-canceled, a stream ended in the middle of a catch-up, fragments,
 // progress notifications at a chosen revision, compaction, a permanent stream error — and what the engine
 // must send or deliver in each case (API.md §3, cpp-semantics §2.4).
@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { Client, EventType, Watcher, type Response } from '../../src/index';
 import { watchEngine } from '../../src/watch';
 import { eventually } from '../integration/util';
-import { del, put, startFakeEtcd, type FakeEtcd } from './fake-etcd';
+import { deleteEvent as del, putEvent as put, startFakeEtcd, type FakeEtcd } from '../../src/testing';
 
 const test = suite<{ fake: FakeEtcd; client: Client }>('watch engine (fake etcd)');
 

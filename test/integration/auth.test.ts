@@ -11,9 +11,9 @@ import { Client, KeepAlive, KeepAliveError, Watcher, type Response } from '../..
 import { GrpcStatusError } from '../../src/errors';
 import { leaseKeeper } from '../../src/keepalive';
 import { watchEngine } from '../../src/watch';
-import { makeCerts, mutualTls, type TestPki } from '../helpers/certs';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
 
 const AUTH_FAILED = 'etcdserver: authentication failed, invalid user ID or password';

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Transaction } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { COMPARE_FAILED, KEY_ALREADY_EXISTS, KEY_NOT_FOUND, failed, ok, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;

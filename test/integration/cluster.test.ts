@@ -13,8 +13,8 @@ import * as assert from 'uvu/assert';
 import { Client, Discovery, KeepAlive, KeepAliveError, Registry, Watcher } from '../../src/index';
 import { LOSS_GRACE_MS, leaseKeeper } from '../../src/keepalive';
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from '../../src/transport/grpc-js';
-import { startEtcd, type EtcdCluster, type EtcdMember } from '../../scripts/etcd';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok, uniquePrefix } from './util';
 
 // ---- grpc-js's own log: a GOAWAY too_many_pings is logged (at ERROR) as "excess pings" -------------------

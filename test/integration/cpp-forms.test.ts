@@ -20,8 +20,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, KeepAlive, KeepAliveError, LeaseExpiredError, LeaseNotReadyError } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { makeCerts, mutualTls, type TestPki } from '../helpers/certs';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
 import { ok, uniquePrefix } from './util';
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

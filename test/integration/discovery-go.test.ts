@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Discovery, Registry } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;

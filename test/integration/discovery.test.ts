@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Discovery, Registry, type Registration } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, uniquePrefix } from './util';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, type ClientOptions, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, Transaction } from '../../src/index';
-import { pickFreePorts, startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, failed, kvIs, ok, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;

@@ -21,7 +21,7 @@ import {
   Transaction,
   Watcher,
 } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { failed, ok, uniquePrefix } from './util';
 
 const MAX_REQUEST_BYTES = 65_536;

@@ -21,7 +21,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KVService, RangeRequest, RangeResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, Discovery, Registry, type Response } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok, uniquePrefix } from './util';
 
 const GO_DIR = path.resolve(__dirname, '../../interop/go');

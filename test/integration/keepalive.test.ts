@@ -8,8 +8,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, KeepAlive, KeepAliveError, LeaseExpiredError } from '../../src/index';
 import { LOSS_GRACE_MS, leaseKeeper } from '../../src/keepalive';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok } from './util';
 
 let cluster: EtcdCluster;

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CompactionRequest } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, CompareResult, Transaction, type Response } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import {
   COMPARE_FAILED,
   KEY_ALREADY_EXISTS,

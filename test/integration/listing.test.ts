@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { DowngradeRequest_DowngradeAction, RangeRequest } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, GrpcStatusError, Transaction, UnsupportedByServerError, type Response } from '../../src/index';
 import { listingSwitch, type ListingPath } from '../../src/listing';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { etcdVersion, failed, ok, testOnEtcd, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;

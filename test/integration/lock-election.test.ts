@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, type Observer, type Response } from '../../src/index';
-import { etcdctlBin, startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy } from '../helpers/proxy';
+import { etcdctlBin, startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;

@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, type Member } from '../../src/index';
-import { pickFreePorts, startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok } from './util';
 
 const members = suite<{ cluster: EtcdCluster; clients: Client[] }>('cluster membership');

@@ -19,7 +19,7 @@ import {
 } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Event_EventType } from '../../generated/mvcc/mvccpb/kv';
 import { Client, ClientClosedError, GrpcStatusError } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KVService, RangeRequest, RangeResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, Registry, registerEtcdResolver, type Registration } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, uniquePrefix } from './util';
 
 const ROOT = path.resolve(__dirname, '../..');

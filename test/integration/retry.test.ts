@@ -9,8 +9,8 @@ import * as assert from 'uvu/assert';
 import { PutRequest, RangeRequest } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, GrpcStatusError, Transaction } from '../../src/index';
 import { FIRST_ATTEMPT_TIMEOUT_MS } from '../../src/retry';
-import { pickFreePorts, startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
 
 interface Ctx {

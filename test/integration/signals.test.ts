@@ -17,8 +17,8 @@ import {
   AlreadyRegisteredError,
   type ConnectionListener,
 } from '../../src/index';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy, type Proxy } from '../helpers/proxy';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok, uniquePrefix } from './util';
 
 /** The signal must come within the bound plus this much (backoff steps, a loaded machine). */

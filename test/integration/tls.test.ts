@@ -1,16 +1,16 @@
 // TLS against a real etcd 3.4: server verification with a given CA (PEM text or Buffer), mutual TLS, several
 // endpoints behind one certificate name (targetNameOverride), the C++ forms that read PEM files (WithSSL and the
 // positional constructor), and prompt, clear failures for a wrong CA or a missing client certificate. The
-// certificates are made for the run by test/helpers/certs.ts.
+// certificates are made for the run by the kit's makeCerts() (src/testing/certs.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Watcher, type Response } from '../../src/index';
-import { makeCerts, mutualTls, type TestPki } from '../helpers/certs';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { startProxy } from '../helpers/proxy';
+import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
 
 /** A TLS failure must be reported well within this (the unary retry table bounds it at about a second). */

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { CompactionRequest, WatchRequest, type WatchResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { ClientClosedError, Client, EventType, Transaction, Watcher, type Response } from '../../src/index';
 import { watchEngine } from '../../src/watch';
-import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok, uniquePrefix } from './util';
 
 type Seen = { type: number; key: string; value: string; rev: number };

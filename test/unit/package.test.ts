@@ -1,5 +1,5 @@
-// The published shape: `etcd-apiv3` and `etcd-apiv3/proto` load from CommonJS and from ES modules, with
-// type declarations, and both module systems see the same classes.
+// The published shape: `etcd-apiv3`, `etcd-apiv3/proto` and `etcd-apiv3/testing` load from CommonJS and from ES
+// modules, with type declarations, and both module systems see the same classes.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,9 +34,34 @@ test('ES modules: import from "etcd-apiv3" and "etcd-apiv3/proto", same classes 
   assert.is(out, 'function,101,function,true');
 });
 
-test('type declarations exist for both entry points', () => {
+test('type declarations exist for every entry point', () => {
   assert.ok(existsSync(join(root, 'dist/cjs/src/index.d.ts')));
   assert.ok(existsSync(join(root, 'dist/cjs/src/proto.d.ts')));
+  assert.ok(existsSync(join(root, 'dist/cjs/src/testing/index.d.ts')));
+});
+
+test('etcd-apiv3/testing: CommonJS and ES modules, the same functions, @grpc/grpc-js not loaded, pins readable', () => {
+  const names = ['startEtcd', 'startCluster', 'startProxy', 'makeCerts', 'checkHistory', 'startFakeEtcd', 'versionFlags'];
+  const cjs = run([
+    '-e',
+    `const t = require('etcd-apiv3/testing');
+     const grpc = Object.keys(require.cache).some((k) => k.includes('@grpc/grpc-js'));
+     console.log(${JSON.stringify(names)}.map((n) => typeof t[n]).join(',') + ' grpc=' + grpc + ' ' + t.pinnedVersion('3.6'))`,
+  ]);
+  assert.match(cjs, /^(function,){6}function grpc=false 3\.6\.\d+$/);
+  const esm = run([
+    '--input-type=module',
+    '-e',
+    `import { startEtcd, startProxy } from 'etcd-apiv3/testing'; import { createRequire } from 'node:module';
+     const req = createRequire(import.meta.url);
+     console.log([typeof startEtcd, req('etcd-apiv3/testing').startProxy === startProxy].join(','))`,
+  ]);
+  assert.is(esm, 'function,true');
+});
+
+test('package.json ships etcd/versions.json (the kit reads the pins at run time)', () => {
+  const pkg = JSON.parse(require('node:fs').readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] };
+  assert.ok(pkg.files.includes('etcd/versions.json'));
 });
 
 test('the public entry does not export generated message types', () => {

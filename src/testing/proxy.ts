@@ -1,119 +1,22 @@
 /**
- * Test helper: a TCP fault-injection proxy in front of etcd (or anything else).
+ * A TCP fault-injection proxy in front of etcd (or anything else), on 127.0.0.1 with a free port.
  *
- *   const proxy = await startProxy(cluster.endpoints[0]);
- *   // point the client at proxy.url
- *   proxy.cut();          // reset every connection and refuse new ones
- *   proxy.restore();
- *   proxy.pause();        // black hole: sockets stay open, nothing is forwarded
- *   proxy.resume();       // flush what was held, continue
- *   proxy.setDelay(200);  // add latency to every chunk, both directions
- *
- * "Request reaches etcd but the reply is lost":
- *   proxy.blackholeReplies();                    // server->client bytes are dropped
- *   ...send the request...
- *   await proxy.waitForBytes({ up: before + 1 }); // request forwarded to etcd
- *   proxy.cut();                                 // connection dies, client must decide
- *   proxy.blackholeReplies(false); proxy.restore();
+ *   await using proxy = await startProxy(etcd.endpoint);
+ *   new Client(proxy.endpoint);
+ *   proxy.cut();          // reset (RST) every connection and refuse new ones
+ *   proxy.blackhole();    // accept, forward nothing, answer nothing (bytes are held, as TCP would retransmit)
+ *   proxy.delay(200);     // add 200 ms to every chunk, both ways
+ *   proxy.partition('up');// one way: client->server bytes are held, server->client bytes flow
+ *   await proxy.dropAnswer(); // the next request reaches etcd, its answer is lost and the connection reset
+ *   proxy.restore();      // all of the above undone (held bytes are delivered)
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import { FRAME_HEADERS, type FrameHeader } from './h2-frames';
+import { Conn, HIGH_WATER, hardClose, type Pipe } from './proxy-conn';
+import { parseTarget, type Direction, type Proxy, type ProxyTarget } from './proxy-api';
 
-export type ProxyTarget = { host: string; port: number } | string;
-export type Direction = 'up' | 'down';
-
-export interface Proxy extends EventEmitter {
-  /** Listening port on 127.0.0.1. */
-  readonly port: number;
-  /** http://127.0.0.1:port */
-  readonly url: string;
-  /** host:port */
-  readonly address: string;
-  readonly target: { host: string; port: number };
-  /** Currently open client connections. */
-  readonly connections: number;
-  /** Client connections accepted and forwarded since start (refused ones not counted). */
-  readonly totalConnections: number;
-  /** Bytes written to the target (client -> server). */
-  readonly bytesUp: number;
-  /** Bytes written to clients (server -> client). */
-  readonly bytesDown: number;
-  /** Bytes discarded by blackholeRequests()/blackholeReplies(). */
-  readonly droppedUp: number;
-  readonly droppedDown: number;
-  readonly isCut: boolean;
-  readonly isPaused: boolean;
-  /** Destroy (RST) all current connections, both sides, and refuse new ones until restore(). */
-  cut(): void;
-  restore(): void;
-  /** Stop forwarding in both directions; data is held, sockets stay open; new connections are accepted but not forwarded. */
-  pause(): void;
-  /** Flush held data and continue forwarding. */
-  resume(): void;
-  /** Delay every chunk by `ms` in both directions, keeping order. 0 disables. */
-  setDelay(ms: number): void;
-  /** Discard server -> client bytes (request still reaches the server). */
-  blackholeReplies(enabled?: boolean): void;
-  /** Discard client -> server bytes. */
-  blackholeRequests(enabled?: boolean): void;
-  /** Drop (discard) the next `n` chunks coming back from the server, then forward normally. */
-  dropRepliesOnce(n?: number): void;
-  /** New connections go to this target (existing ones are untouched). */
-  retarget(target: ProxyTarget): void;
-  /** Resolve once the counters reach at least the given values (rejects after timeoutMs, default 5000). */
-  waitForBytes(min: { up?: number; down?: number }, timeoutMs?: number): Promise<void>;
-  /** Close the server and every socket (pending waitForBytes() reject). Idempotent. Emits 'close'. */
-  close(): Promise<void>;
-}
-
-export function parseTarget(target: ProxyTarget): { host: string; port: number } {
-  if (typeof target !== 'string') return { host: target.host, port: target.port };
-  let s = target.trim();
-  if (s.includes(',')) s = s.split(',')[0]!.trim();
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
-    const u = new URL(s);
-    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) };
-  }
-  const i = s.lastIndexOf(':');
-  if (i <= 0) throw new Error(`bad proxy target: ${target}`);
-  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
-}
-
-/** Pause reading from a source once this much is held for its direction. */
-const HIGH_WATER = 4 * 1024 * 1024;
-
-interface Chunk {
-  data: Buffer;
-  releaseAt: number;
-}
-
-class Pipe {
-  queue: Chunk[] = [];
-  queued = 0;
-  timer: NodeJS.Timeout | undefined;
-  ended = false; // source sent FIN
-  endForwarded = false;
-  constructor(
-    readonly conn: Conn,
-    readonly dir: Direction,
-    readonly src: net.Socket,
-    readonly dst: net.Socket,
-  ) {}
-}
-
-class Conn {
-  up: Pipe;
-  down: Pipe;
-  closed = false;
-  dstConnected = false;
-  constructor(
-    readonly client: net.Socket,
-    readonly upstream: net.Socket,
-  ) {
-    this.up = new Pipe(this, 'up', client, upstream);
-    this.down = new Pipe(this, 'down', upstream, client);
-  }
-}
+export { parseTarget, type Direction, type Proxy, type ProxyTarget } from './proxy-api';
 
 class FaultProxy extends EventEmitter implements Proxy {
   port = 0;
@@ -126,16 +29,21 @@ class FaultProxy extends EventEmitter implements Proxy {
   private readonly server: net.Server;
   private readonly conns = new Set<Conn>();
   private cutMode = false;
-  private pausedMode = false;
+  private readonly held = new Set<Direction>();
+  /** `${direction} ${sender}`: bytes held on the connections of one etcd peer (partitionFrom()). */
+  private readonly heldFrom = new Set<string>();
   private delayMs = 0;
+  private dropping: DropState | undefined;
+  private readonly secure: boolean;
   private blackholeDown = false;
   private blackholeUp = false;
   private dropDownChunks = 0;
   private closePromise: Promise<void> | undefined;
 
-  constructor(target: { host: string; port: number }) {
+  constructor(target: { host: string; port: number }, secure: boolean) {
     super();
     this.target = target;
+    this.secure = secure;
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => this.onConnection(s));
     this.server.on('error', () => {});
   }
@@ -156,6 +64,9 @@ class FaultProxy extends EventEmitter implements Proxy {
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
+  get endpoint(): string {
+    return `${this.secure ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+  }
   get address(): string {
     return `127.0.0.1:${this.port}`;
   }
@@ -166,7 +77,7 @@ class FaultProxy extends EventEmitter implements Proxy {
     return this.cutMode;
   }
   get isPaused(): boolean {
-    return this.pausedMode;
+    return this.held.size === 2;
   }
 
   private onConnection(client: net.Socket): void {
@@ -180,6 +91,9 @@ class FaultProxy extends EventEmitter implements Proxy {
     upstream.on('error', () => {});
     upstream.setNoDelay(true);
     client.setNoDelay(true);
+    // Only the client at the other end decides whether the process stays up, not the proxy in between.
+    upstream.unref();
+    client.unref();
     const conn = new Conn(client, upstream);
     this.conns.add(conn);
     this.emit('connection', this.conns.size);
@@ -205,6 +119,20 @@ class FaultProxy extends EventEmitter implements Proxy {
 
   private onData(conn: Conn, pipe: Pipe, data: Buffer): void {
     if (conn.closed) return;
+    if (pipe.dir === 'up' && conn.from === undefined && conn.head.length < 8192) {
+      // etcd's peer requests (HTTP/1.1) name their sender: the first request on a connection tells who dialed it.
+      conn.head += data.toString('latin1');
+      conn.from = /\r\nX-Server-From: *([0-9a-f]+)\r\n/i.exec(conn.head)?.[1]?.toLowerCase();
+    }
+    // Frame boundaries are tracked from a connection's first byte, so dropAnswer() can be armed at any time.
+    const frames = (pipe.dir === 'up' ? conn.upFrames : conn.downFrames).feed(data);
+    let opened: number | undefined;
+    for (const f of frames) {
+      if (pipe.dir !== 'up' || f.streamId % 2 === 0 || f.streamId <= conn.lastStream) continue;
+      if (f.type === FRAME_HEADERS) opened ??= f.streamId;
+      conn.lastStream = f.streamId;
+    }
+    if (this.dropping && this.watchForAnswer(conn, pipe, data, frames, opened)) return;
     if (pipe.dir === 'down' && (this.blackholeDown || this.dropDownChunks > 0)) {
       if (!this.blackholeDown) this.dropDownChunks--;
       this.droppedDown += data.length;
@@ -224,7 +152,8 @@ class FaultProxy extends EventEmitter implements Proxy {
 
   private pump(pipe: Pipe): void {
     const conn = pipe.conn;
-    if (conn.closed || this.pausedMode) return;
+    if (conn.closed || this.held.has(pipe.dir)) return;
+    if (conn.from !== undefined && this.heldFrom.has(`${pipe.dir} ${conn.from}`)) return;
     if (pipe.dir === 'up' && !conn.dstConnected) return;
     if (pipe.timer) return; // a delayed release is already scheduled
     const now = Date.now();
@@ -282,31 +211,107 @@ class FaultProxy extends EventEmitter implements Proxy {
     for (const c of [...this.conns]) this.destroyConn(c, true);
   }
 
-  restore(): void {
-    this.cutMode = false;
+  partitionFrom(sender: string, held: Direction | undefined): void {
+    const id = sender.toLowerCase();
+    if (held) {
+      this.heldFrom.add(`${held} ${id}`);
+      return;
+    }
+    this.heldFrom.delete(`up ${id}`);
+    this.heldFrom.delete(`down ${id}`);
+    this.resume(false);
   }
 
-  pause(): void {
-    this.pausedMode = true;
+  restore(): void {
+    this.heldFrom.clear();
+    this.cutMode = false;
+    this.delayMs = 0;
+    this.blackholeUp = false;
+    this.blackholeDown = false;
+    this.dropDownChunks = 0;
+    this.resume();
+  }
+
+  private hold(dirs: Direction[]): void {
+    for (const d of dirs) this.held.add(d);
     for (const c of this.conns) {
       for (const p of [c.up, c.down]) {
+        if (!this.held.has(p.dir)) continue;
         if (p.timer) clearTimeout(p.timer);
         p.timer = undefined;
       }
     }
   }
 
-  resume(): void {
-    this.pausedMode = false;
+  blackhole(): void {
+    this.hold(['up', 'down']);
+  }
+
+  pause(): void {
+    this.blackhole();
+  }
+
+  partition(held: Direction): void {
+    if (held !== 'up' && held !== 'down') throw new Error(`partition: 'up' or 'down', got ${String(held)}`);
+    this.hold([held]);
+  }
+
+  resume(clear = true): void {
+    if (clear) this.held.clear();
     for (const c of [...this.conns]) {
       this.pump(c.up);
       this.pump(c.down);
     }
   }
 
-  setDelay(ms: number): void {
+  delay(ms: number): void {
     if (!(ms >= 0)) throw new Error(`bad delay: ${ms}`);
     this.delayMs = ms;
+  }
+
+  setDelay(ms: number): void {
+    this.delay(ms);
+  }
+
+  dropAnswer(timeoutMs = 10_000): Promise<void> {
+    if (this.dropping) return Promise.reject(new Error('proxy: dropAnswer() is already armed'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.dropping = undefined;
+        reject(new Error(`proxy: no request answered through the proxy within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.dropping = {
+        settle: (err) => {
+          clearTimeout(timer);
+          this.dropping = undefined;
+          if (err) reject(err);
+          else resolve();
+        },
+      };
+    });
+  }
+
+  /** dropAnswer() at work: true when `data` was swallowed. */
+  private watchForAnswer(conn: Conn, pipe: Pipe, data: Buffer, frames: FrameHeader[], opened: number | undefined): boolean {
+    const d = this.dropping!;
+    if (pipe.dir === 'up') {
+      if (d.conn) return false;
+      if (!conn.upFrames.h2) d.conn = conn; // not h2c (TLS): the connection that speaks next is the one
+      if (opened !== undefined) {
+        d.conn = conn;
+        d.streamId = opened;
+      }
+      return false;
+    }
+    if (d.conn !== conn) return false;
+    const answered = d.streamId === undefined ? true : frames.some((f) => f.streamId === d.streamId);
+    if (!answered) return false;
+    this.droppedDown += data.length;
+    this.emit('drop', 'down', data.length);
+    this.destroyConn(conn, true);
+    d.settle();
+    return true;
   }
 
   blackholeReplies(enabled = true): void {
@@ -357,8 +362,13 @@ class FaultProxy extends EventEmitter implements Proxy {
     });
   }
 
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   close(): Promise<void> {
     if (!this.closePromise) {
+      this.dropping?.settle(new Error('proxy: closed before an answer was dropped'));
       this.closePromise = new Promise<void>((resolve) => {
         for (const c of [...this.conns]) this.destroyConn(c);
         this.server.close(() => resolve());
@@ -369,19 +379,16 @@ class FaultProxy extends EventEmitter implements Proxy {
   }
 }
 
-function hardClose(s: net.Socket): void {
-  try {
-    // RST rather than FIN: the peer sees ECONNRESET immediately.
-    if (typeof s.resetAndDestroy === 'function' && !s.destroyed && !s.connecting) s.resetAndDestroy();
-    else s.destroy();
-  } catch {
-    s.destroy();
-  }
+interface DropState {
+  conn?: Conn;
+  streamId?: number;
+  settle(err?: Error): void;
 }
 
-/** Start a proxy on 127.0.0.1:<random port> forwarding to `target`. */
+/** Starts a proxy on 127.0.0.1 (free port) forwarding to `target` (an etcd endpoint, 'host:port' or {host, port}). */
 export async function startProxy(target: ProxyTarget): Promise<Proxy> {
-  const p = new FaultProxy(parseTarget(target));
+  const secure = typeof target === 'string' && /^\s*https:/i.test(target);
+  const p = new FaultProxy(parseTarget(target), secure);
   await p.listen();
   return p;
 }

@@ -1,5 +1,5 @@
-// A scriptable fake etcd for component tests: a grpc-js server on 127.0.0.1:0 that implements only
-// etcdserverpb.Watch. Each incoming Watch stream becomes a FakeWatchCall; the test reads the requests the
+// A scriptable fake etcd, for what a real etcd will not produce on demand: a grpc-js server on 127.0.0.1
+// (free port) that implements only etcdserverpb.Watch. Each incoming Watch stream becomes a FakeWatchCall; the test reads the requests the
 // client sent and writes whatever WatchResponses it likes (including ones a real etcd will not produce on
 // demand: fragments, progress notifications at chosen revisions, created-and-canceled, status errors).
 //
@@ -9,14 +9,26 @@
 //   const call = await fake.call(0);
 //   const create = await call.create(0);                 // the first WatchCreateRequest on that stream
 //   call.created(0, 10);                                 // acknowledge it as watch id 0 at revision 10
-//   call.send({ watchId: 0, header: { revision: 11 }, events: [put('k', 'v', 11)] });
+//   call.send({ watchId: 0, header: { revision: 11 }, events: [putEvent('k', 'v', 11)] });
 //   call.fail(grpc.status.UNAVAILABLE, 'gone');          // or call.end() for a clean end
 //
 // Cancel requests are answered (canceled: true) automatically unless `fake.autoCancel` is false, so
 // Watcher.Cancel() resolves as against a real etcd.
+//
+// Unary calls of the KV, Lease, Cluster, Maintenance and Auth services are scripted per method:
+//   fake.unary('KV.Range', (req) => RangeResponse.fromPartial({ header: { revision: 7 }, count: 0 }));
+//   fake.unary('KV.Put', () => ({ error: { code: grpc.status.UNAVAILABLE, details: 'etcdserver: no leader' } }));
+//   fake.unary('Lease.LeaseGrant', () => 'hang');   // never answer (the client's deadline must fire)
+// (message classes from 'etcd-apiv3/proto'). A method without a script answers UNIMPLEMENTED; every unary
+// request is recorded in `fake.requests`. @grpc/grpc-js is loaded only when a fake starts.
 
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import {
+  AuthService,
+  ClusterService,
+  KVService,
+  LeaseService,
+  MaintenanceService,
   WatchResponse,
   WatchService,
   type DeepPartial,
@@ -140,9 +152,19 @@ export class FakeWatchCall {
   }
 }
 
+/** A scripted answer: the response message, a gRPC error, or 'hang' (never answer). */
+export type FakeAnswer = object | { error: { code: number; details: string } } | 'hang';
+/** A script for one unary method: gets the decoded request and the call's metadata. */
+export type FakeUnaryScript = (request: any, metadata: grpc.Metadata) => FakeAnswer | Promise<FakeAnswer>;
+
+const UNARY_SERVICES = { KV: KVService, Lease: LeaseService, Cluster: ClusterService, Maintenance: MaintenanceService, Auth: AuthService };
+
 export class FakeEtcd {
   /** Every Watch stream opened so far, in order. */
   readonly calls: FakeWatchCall[] = [];
+  /** Every unary request so far: the method ('KV.Range') and the decoded request. */
+  readonly requests: { method: string; request: unknown }[] = [];
+  private readonly scripts = new Map<string, FakeUnaryScript>();
   /** Answer cancel requests with `canceled: true` automatically. */
   autoCancel = true;
   /** The header revision used for automatic answers. */
@@ -164,6 +186,35 @@ export class FakeEtcd {
     this.waiters.notify();
   }
 
+  /**
+   * Scripts the unary method `method` ('KV.Range', 'Lease.LeaseGrant', 'Maintenance.Status', …; the names of
+   * etcd's rpc.proto). Replaces an earlier script of the same method.
+   */
+  unary(method: string, script: FakeUnaryScript): void {
+    this.scripts.set(method, script);
+  }
+
+  /** @internal */
+  async answer(method: string, call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>): Promise<void> {
+    this.requests.push({ method, request: call.request });
+    this.waiters.notify();
+    const script = this.scripts.get(method);
+    if (!script) return done({ code: 12, details: `fake etcd: no script for ${method}` } as grpc.ServiceError, null);
+    try {
+      const a = await script(call.request, call.metadata);
+      if (a === 'hang') return;
+      if ('error' in a) return done(a.error as grpc.ServiceError, null);
+      done(null, a);
+    } catch (e) {
+      done({ code: 13, details: `fake etcd: the script for ${method} threw: ${(e as Error).message}` } as grpc.ServiceError, null);
+    }
+  }
+
+  /** Waits for the n-th (0-based) unary request to `method`. */
+  request(method: string, n = 0, timeoutMs = 5_000): Promise<unknown> {
+    return this.waiters.until(() => this.requests.filter((r) => r.method === method)[n]?.request, timeoutMs, `request #${n} to ${method}`);
+  }
+
   /** Waits for the n-th (0-based) Watch stream. */
   call(n: number, timeoutMs = 5_000): Promise<FakeWatchCall> {
     return this.waiters.until(() => this.calls[n], timeoutMs, `watch stream #${n}`);
@@ -174,15 +225,34 @@ export class FakeEtcd {
     this.server.forceShutdown();
     return Promise.resolve();
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
-/** Starts a fake etcd (Watch service only) on a free loopback port. */
+/**
+ * Starts a fake etcd on a free loopback port: Watch streams and scripted unary calls. Unlike the rest of the
+ * kit it keeps the process alive (grpc-js servers cannot be unref'd): close() it.
+ */
 export async function startFakeEtcd(): Promise<FakeEtcd> {
+  const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
   const server = new grpc.Server();
   let fake: FakeEtcd | undefined;
   server.addService(WatchService, {
     watch: (call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>) => fake!.accept(call),
   });
+  for (const [service, def] of Object.entries(UNARY_SERVICES)) {
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const [name, m] of Object.entries(def as Record<string, { path: string; requestStream: boolean; responseStream: boolean }>)) {
+      const method = `${service}.${m.path.split('/').pop()}`;
+      handlers[name] =
+        m.requestStream || m.responseStream
+          ? (call: grpc.ServerDuplexStream<unknown, unknown>) => call.emit('error', { code: 12, details: `fake etcd: ${method} is not scripted` })
+          : (call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>) => void fake!.answer(method, call, done);
+    }
+    server.addService(def as unknown as grpc.ServiceDefinition, handlers);
+  }
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -191,7 +261,7 @@ export async function startFakeEtcd(): Promise<FakeEtcd> {
 }
 
 /** A PUT event of `key` = `value` at `revision` (version 1 unless given, created at `revision`). */
-export function put(key: string, value: string, revision: number, version = 1): DeepPartial<PbEvent> {
+export function putEvent(key: string, value: string, revision: number, version = 1): DeepPartial<PbEvent> {
   return {
     type: Event_EventType.PUT,
     kv: { key: Buffer.from(key), value: Buffer.from(value), modRevision: revision, createRevision: revision - version + 1, version },
@@ -199,6 +269,6 @@ export function put(key: string, value: string, revision: number, version = 1): 
 }
 
 /** A DELETE event of `key` at `revision`. */
-export function del(key: string, revision: number): DeepPartial<PbEvent> {
+export function deleteEvent(key: string, revision: number): DeepPartial<PbEvent> {
   return { type: Event_EventType.DELETE, kv: { key: Buffer.from(key), modRevision: revision } };
 }

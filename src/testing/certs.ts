@@ -1,6 +1,6 @@
 /**
- * Test helper: a throw-away PKI made with the `openssl` command line, in a temporary directory that is
- * removed by cleanup() (and at process exit, whatever happens).
+ * A throw-away PKI for TLS tests, made with the `openssl` command line (the one tool the kit needs besides
+ * etcd), in a temporary directory that is removed by cleanup() and, whatever happens, when the process ends.
  *
  *   const pki = makeCerts();
  *   pki.ca            // CA that signed everything below (PEM file paths in pki.files, PEM text here)
@@ -17,7 +17,67 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EtcdTlsOptions } from '../../scripts/etcd';
+import { releaseDir, trackDir } from './reaper';
+import type { ClientTls } from './util';
+
+/** TLS for an etcd the kit starts, as files: what etcd serves and what the kit's own calls present. */
+export interface EtcdTlsOptions {
+  /** etcd's --cert-file (PEM path). */
+  certFile: string;
+  /** etcd's --key-file. */
+  keyFile: string;
+  /**
+   * etcd's --trusted-ca-file: the CA client certificates must be signed by. etcd then *requires* a client
+   * certificate, with or without `clientCertAuth`; leave it out for server-only TLS.
+   */
+  trustedCaFile?: string;
+  /** etcd's --client-cert-auth: clients must present a certificate signed by `trustedCaFile`. */
+  clientCertAuth?: boolean;
+  /** The CA the kit's health checks and etcdctl verify the server with (default `trustedCaFile`; none: no check). */
+  caFile?: string;
+  /** The certificate the kit's own calls present (default `certFile`/`keyFile`, which then needs clientAuth use). */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /**
+   * The name the server certificate is issued for when it does not cover 127.0.0.1 (e.g. 'etcd-cluster'): the
+   * health checks verify against it, and etcdctl, which cannot override the name, skips verification.
+   */
+  serverName?: string;
+}
+
+/** etcd's TLS flags for `tls`. */
+export function etcdTlsArgs(tls: EtcdTlsOptions): string[] {
+  return [
+    `--cert-file=${tls.certFile}`,
+    `--key-file=${tls.keyFile}`,
+    ...(tls.trustedCaFile ? [`--trusted-ca-file=${tls.trustedCaFile}`] : []),
+    ...(tls.clientCertAuth ? ['--client-cert-auth'] : []),
+  ];
+}
+
+/** What the kit's own HTTPS requests (health, status, gateway) use with `tls`. */
+export function kitClientTls(tls: EtcdTlsOptions): ClientTls {
+  const out: ClientTls = {
+    cert: fs.readFileSync(tls.clientCertFile ?? tls.certFile),
+    key: fs.readFileSync(tls.clientKeyFile ?? tls.keyFile),
+  };
+  const caFile = tls.caFile ?? tls.trustedCaFile;
+  if (caFile) out.ca = fs.readFileSync(caFile);
+  if (tls.serverName) out.servername = tls.serverName;
+  return out;
+}
+
+/** etcdctl's TLS flags with `tls`. */
+export function etcdctlTlsArgs(tls: EtcdTlsOptions): string[] {
+  const caFile = tls.caFile ?? tls.trustedCaFile;
+  return [
+    ...(caFile ? [`--cacert=${caFile}`] : []),
+    `--cert=${tls.clientCertFile ?? tls.certFile}`,
+    `--key=${tls.clientKeyFile ?? tls.keyFile}`,
+    // etcdctl cannot verify a certificate issued for another name than the endpoint's host.
+    ...(tls.serverName || !caFile ? ['--insecure-skip-tls-verify'] : []),
+  ];
+}
 
 export interface CertFiles {
   /** Path of the PEM certificate. */
@@ -43,8 +103,8 @@ export interface TestPki {
   cleanup(): void;
 }
 
-/** etcd's TLS options for client-certificate auth with this PKI: the server cert, the CA, and (for etcd's own
- * calls to itself) the client cert. */
+/** etcd's TLS options for client-certificate auth with this PKI: the server cert, the CA, and (for the kit's
+ * own calls) the client cert. */
 export function mutualTls(pki: TestPki): EtcdTlsOptions {
   return {
     certFile: pki.server.certFile,
@@ -54,18 +114,6 @@ export function mutualTls(pki: TestPki): EtcdTlsOptions {
     clientCertFile: pki.client.certFile,
     clientKeyFile: pki.client.keyFile,
   };
-}
-
-const live = new Set<string>();
-let hookInstalled = false;
-
-function removeDir(dir: string): void {
-  try {
-    fs.rmSync(dir, { recursive: true, force: true });
-  } catch {
-    /* best effort */
-  }
-  live.delete(dir);
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -110,13 +158,7 @@ const SERVER_EXT = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSigna
 /** Makes a fresh CA, server, cluster-name, client and unrelated-CA certificate in a new temporary directory. */
 export function makeCerts(): TestPki {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-apiv3-pki-'));
-  live.add(dir);
-  if (!hookInstalled) {
-    hookInstalled = true;
-    process.on('exit', () => {
-      for (const d of [...live]) removeDir(d);
-    });
-  }
+  trackDir(dir);
   try {
     selfSignedCa(dir, 'ca', 'etcd-apiv3 test CA');
     signed(dir, 'server', 'etcd-apiv3 test server', [...SERVER_EXT, 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
@@ -139,10 +181,10 @@ export function makeCerts(): TestPki {
       cluster: files(dir, 'cluster'),
       client: files(dir, 'client'),
       otherCa: files(dir, 'other-ca'),
-      cleanup: () => removeDir(dir),
+      cleanup: () => releaseDir(dir),
     };
   } catch (e) {
-    removeDir(dir);
+    releaseDir(dir);
     throw e;
   }
 }
