@@ -1,7 +1,7 @@
 // Argument checks shared by Registry, Discovery and the resolver. Discovery is built on the public API only,
 // so it keeps its own small set instead of the client's internal one; the messages match the client's style.
 
-import { Client } from '../index';
+import { Client } from '../core';
 
 /** @throws TypeError unless `x` is a Client. */
 export function checkClient(x: unknown): Client {

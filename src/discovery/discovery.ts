@@ -2,7 +2,7 @@
 // client API only (ls + Watcher). The view itself (Catalog) is plain data with no I/O, so the rules —
 // what counts as a change, the round-robin pick — are unit-tested without etcd.
 
-import { Client, ClientClosedError, EventType, Watcher, type Response } from '../index';
+import { Client, ClientClosedError, EventType, Watcher, type Response } from '../core';
 import { ClosedError, ERROR_GRPC_UNAVAILABLE, EtcdError, UnreachableError } from '../errors';
 import { Link, type ConnectionListener, type ConnectionState } from '../link';
 import { checkClient, checkOptions } from './args';

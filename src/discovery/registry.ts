@@ -13,7 +13,7 @@ import {
   Watcher,
   type Response,
   type Value,
-} from '../index';
+} from '../core';
 import { AlreadyRegisteredError, ClosedError, EtcdError, KeyDeletedError, RegistrationReplacedError } from '../errors';
 import { checkClient, checkOptions, toBool, toTtl } from './args';
 import { Backoff } from './backoff';

@@ -3,7 +3,7 @@
 // resolver contract (`@grpc/grpc-js/build/src/resolver.d.ts`): the listener is never called synchronously
 // from the constructor or updateResolution, and never after destroy().
 
-import { Client, ClientClosedError } from '../index';
+import { Client, ClientClosedError } from '../core';
 import { requirePeer } from '../peer';
 import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
