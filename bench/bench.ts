@@ -44,12 +44,16 @@ interface Options {
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--window S] [--warmup S] [--list-keys N] [--only w1,w2]
                         [--contenders c1,c2|all] [--disk] [--keepalive-serial] [--compact|--no-compact] [--out DIR]
+                        [--cpu-prof DIR]
 workloads:   ${WORKLOADS.join(', ')} (also: put = put-64,put-256; get = get-64,get-256)
 contenders:  ${CONTENDERS.join(', ')} (default: ${DEFAULT_CONTENDERS.join(', ')})
 --window S   measured window of seq-put, put-* and get-* (default 10; --quick 2)
 --warmup S   warm-up before each window, every contender alike (default 3; --quick 0.5)
 env:         ETCD_ENDPOINTS=http://host:port[,...] uses that etcd instead of starting one
              ETCD_BENCHMARK_BIN=path: etcd's Go benchmark tool (else found as described in bench/gobench.ts)`;
+
+/** --cpu-prof DIR: every worker writes a V8 CPU profile there (summarize with bench/profile-summary.ts). */
+let cpuProfDir: string | undefined;
 
 /** A problem with how the bench was invoked or configured: printed without a stack. */
 class UsageError extends Error {}
@@ -108,6 +112,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--no-compact':
         o.compact = false;
+        break;
+      case '--cpu-prof':
+        cpuProfDir = path.resolve(value() ?? 'bench/profiles');
         break;
       case '--out':
         o.out = path.resolve(value() ?? RESULTS_DIR);
@@ -222,7 +229,7 @@ class Child {
     readonly job: Job,
   ) {
     this.proc = fork(workerJs, [JSON.stringify(job)], {
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${job.kind}-${job.contender}-${Date.now()}.cpuprofile`] : [])],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: childEnv(),
     });
@@ -423,6 +430,8 @@ async function runSimple(ctx: RunContext, kind: JobKind, contender: ContenderNam
   try {
     return await child.result(jobTimeoutMs(ctx.params, kind));
   } finally {
+    // A profiled worker writes its profile as it exits: let it.
+    if (cpuProfDir) await Promise.race([child.exited, sleep(10_000)]);
     child.kill();
     await child.exited;
   }
@@ -542,6 +551,11 @@ async function main(): Promise<void> {
   const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
   const workerJs = bundleWorker();
+  if (cpuProfDir) {
+    // The profiles point into the bundle: keep a copy beside them (profile-summary.ts maps lines to sources).
+    fs.mkdirSync(cpuProfDir, { recursive: true });
+    fs.copyFileSync(workerJs, path.join(cpuProfDir, 'worker.js'));
+  }
   const external = process.env['ETCD_ENDPOINTS'];
   let endpoints: string[];
   let etcdWhere: string;

@@ -20,7 +20,8 @@
 //   failing: a later attempt has room for it. The caller's own deadline (`set_grpc_timeout`) still bounds the
 //   whole call and is reported as 4 "gRPC timeout"; only when the per-attempt deadline ran out first does the
 //   attempt count as UNAVAILABLE. Writes get no per-attempt deadline: abandoning one would leave its outcome
-//   unknown, and it could not be retried anyway.
+//   unknown, and it could not be retried anyway. The per-attempt deadline stays local (CallOptions.localDeadline):
+//   etcd is not sent it, so a read carries no grpc-timeout header unless the caller set a timeout.
 //
 // - Bounds. At most MAX_UNARY_ATTEMPTS attempts, spaced by backoffMs, so a dead cluster answers 14 instead of
 //   hanging even without a client timeout.
