@@ -75,8 +75,12 @@ const LEADER_SERVICES = ['/etcdserverpb.KV/', '/etcdserverpb.Lease/', '/v3lockpb
 
 /** Whether a call should carry etcd's `hasleader` metadata (refused at once by a member without a leader). */
 export function requiresLeader(path: string): boolean {
-  return LEADER_SERVICES.some((prefix) => path.startsWith(prefix));
+  // Asked on every call: remembered per path (a handful of method paths, never user input).
+  let v = leaderByPath.get(path);
+  if (v === undefined) leaderByPath.set(path, (v = LEADER_SERVICES.some((prefix) => path.startsWith(prefix))));
+  return v;
 }
+const leaderByPath = new Map<string, boolean>();
 
 /**
  * etcd's answers that mean the request was refused before it was looked at, so it was surely not applied:
