@@ -602,22 +602,6 @@ async function main(): Promise<void> {
     if (active.length === 0) throw new Error('no contender can run');
     if (goBin) log(`etcd's Go benchmark tool: ${goBin}`);
 
-    // The list workload's keys: loaded once, read by every contender in every round.
-    const listPrefix = `/bench/${runId}/list/`;
-    const listNotes: string[] = [];
-    if (opts.only.includes('list')) {
-      const started = Date.now();
-      await admin.writeKeys(listPrefix, params.listKeys, params.burstTxnOps, params.listValueSize, 4);
-      log(`list: loaded ${params.listKeys.toLocaleString('en-US')} keys of ${params.listValueSize} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      if (active.includes('etcd3')) {
-        // etcd3 as a user gets it: grpc-js's default 4 MB receive limit (the rounds lift it).
-        const cell = toCell(await Promise.allSettled([runSimple(ctx, 'list', 'etcd3', listPrefix, { defaultReceiveLimit: true })]).then((x) => x[0]!));
-        const what = cell.ok ? `listed every key (${describeCell('list', cell)})` : `failed: ${cell.error}`;
-        listNotes.push(`list: etcd3 with grpc-js's default receive limit (4 MB) ${what}; the rows use etcd3 with \`grpcOptions: { 'grpc.max_receive_message_length': -1 }\`.`);
-        log(`  list      etcd3, default receive limit: ${what}`);
-      }
-    }
-
     const results: Results = {};
     const roundsInfo: { round: number; order: ContenderName[]; seconds: number }[] = [];
     const record = (w: WorkloadId, c: ContenderName, r: number, cell: Cell) => {
@@ -632,6 +616,7 @@ async function main(): Promise<void> {
       if (opts.only.some((w) => w.startsWith('get-'))) await admin.writeKeys(getKeys, params.tpKeys, params.burstTxnOps, params.valueSize);
       for (const w of opts.only) {
         if ((w === 'mem' || w === 'clients') && r >= params.memRounds) continue;
+        if (w === 'list') continue; // its own phase after the rounds (below)
         const prefixOf = (c: ContenderName) => `/bench/${runId}/r${r}/${w}/${c}/`;
         if (w === 'keepalive') {
           const cells = await runKeepalive(ctx, order, prefixOf);
@@ -649,8 +634,6 @@ async function main(): Promise<void> {
             cell = { ok: false, error: 'bare floors have no watcher/keepalive layer to measure', unsupported: true };
           } else if (c === 'go' && !isGoWorkload(w)) {
             cell = { ok: false, error: 'measured with etcd\'s Go benchmark tool only for seq-put, put and get', unsupported: true };
-          } else if (w === 'list' && !(c === 'ours' || c === 'ours-http2' || c === 'etcd3')) {
-            cell = { ok: false, error: 'the list row compares the libraries\' own listing calls', unsupported: true };
           } else {
             const started = Date.now();
             const p =
@@ -660,9 +643,7 @@ async function main(): Promise<void> {
                   ? runWatch(ctx, c, prefixOf(c), w === 'watch-burst')
                   : w.startsWith('get-')
                     ? runSimple(ctx, w, c, getKeys, { prefilled: true })
-                    : w === 'list'
-                      ? runSimple(ctx, w, c, listPrefix)
-                      : runSimple(ctx, w, c, prefixOf(c));
+                    : runSimple(ctx, w, c, prefixOf(c));
             cell = toCell(await Promise.allSettled([p]).then((x) => x[0]!));
             log(`  ${w.padEnd(9)} ${CONTENDER_LABEL[c].padEnd(19)} ${describeCell(w, cell)}  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
             if (c === 'go' && (w === 'seq-put' || w.startsWith('put-'))) await admin.deleteKeys(goPutKeys(params.tpKeys));
@@ -676,6 +657,38 @@ async function main(): Promise<void> {
       if (r + 1 < opts.rounds) {
         const perRound = (Date.now() - t0) / (r + 1) / 1000;
         log(`round ${r + 1} took ${roundsInfo.at(-1)!.seconds.toFixed(0)} s; about ${Math.round(perRound * (opts.rounds - r - 1))} s to go`);
+      }
+    }
+
+    // The list workload: its keys are loaded once and read by every contender in each of its rounds (order
+    // rotated as above). It runs after the other workloads, so they never share etcd with 200 MB of extra keys
+    // (and the compaction after each of their jobs stays cheap).
+    const listPrefix = `/bench/${runId}/list/`;
+    const listNotes: string[] = [];
+    if (opts.only.includes('list')) {
+      const started = Date.now();
+      await admin.writeKeys(listPrefix, params.listKeys, params.burstTxnOps, params.listValueSize, 4);
+      log(`list: loaded ${params.listKeys.toLocaleString('en-US')} keys of ${params.listValueSize} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if (active.includes('etcd3')) {
+        // etcd3 as a user gets it: grpc-js's default 4 MB receive limit (the rounds lift it).
+        const cell = toCell(await Promise.allSettled([runSimple(ctx, 'list', 'etcd3', listPrefix, { defaultReceiveLimit: true })]).then((x) => x[0]!));
+        const what = cell.ok ? `listed every key (${describeCell('list', cell)})` : `failed: ${cell.error}`;
+        listNotes.push(`list: etcd3 with grpc-js's default receive limit (4 MB) ${what}; the rows use etcd3 with \`grpcOptions: { 'grpc.max_receive_message_length': -1 }\`.`);
+        log(`  list      etcd3, default receive limit: ${what}`);
+      }
+      for (let r = 0; r < opts.rounds; r++) {
+        const order = active.map((_, i) => active[(i + r) % active.length]!);
+        for (const c of order) {
+          let cell: Cell;
+          if (!(c === 'ours' || c === 'ours-http2' || c === 'etcd3')) {
+            cell = { ok: false, error: 'the list row compares the libraries\' own listing calls', unsupported: true };
+          } else {
+            const started = Date.now();
+            cell = toCell(await Promise.allSettled([runSimple(ctx, 'list', c, listPrefix)]).then((x) => x[0]!));
+            log(`  list r${r + 1}   ${CONTENDER_LABEL[c].padEnd(19)} ${describeCell('list', cell)}  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+          }
+          record('list', c, r, cell);
+        }
       }
     }
     await admin.cleanup(`/bench/${runId}/`, compact);
@@ -715,7 +728,7 @@ async function main(): Promise<void> {
         `put/get throughput: 64 or 256 lanes each awaiting one call at a time over ${params.tpKeys.toLocaleString('en-US')} keys (for gets written beforehand by the bench); ops completed in the window. CPU per op = process CPU time in the window / ops. Peak RSS = max(RSS sampled every 50 ms, resourceUsage().maxRSS).`,
         `Floors: the bare node:http2 client sends puts without prev_kv (as etcd3 does); "http2 floor+prev_kv" asks for the previous kv like our put (C++ \`put\` returns \`prev_value()\`): the same server work and response. The "ours/floor" columns compare with floor+prev_kv.`,
         `Go benchmark: etcd's own \`tools/benchmark\` (its process, grpc-go): \`put --clients N --conns 1 --val-size ${params.valueSize} --key-size 8 --key-space-size ${params.tpKeys} --sequential-keys\` (no prev_kv), \`range KEY --consistency l\` on one prefilled key, N = 1 for sequential put. It runs a number of requests, not a duration: a calibration run of ~${params.tpWarmupSeconds} s (its warm-up) sets \`--total\` to its rate × ${params.tpSeconds} s. ops/s = its Requests/sec; p50/p99 = its 50 %/99 % latency lines; halves from its per-second samples (\`--sample\`); CPU and peak RSS from /usr/bin/time.`,
-        `list: ${params.listKeys.toLocaleString('en-US')} keys of ${params.listValueSize} bytes, loaded once per run; each round every contender lists them once through its library's own call (ours: \`client.ls(prefix)\`; etcd3: \`getAll().prefix(p).buffers()\`, one Range), in a fresh process: time of the call and the process's peak RSS (sampled every 20 ms, and the kernel's maxRSS).`,
+        `list: ${params.listKeys.toLocaleString('en-US')} keys of ${params.listValueSize} bytes, loaded once per run after the other workloads (which never share etcd with them); in each of the rounds every contender lists them once through its library's own call (ours: \`client.ls(prefix)\`; etcd3: \`getAll().prefix(p).buffers()\`, one Range), in a fresh process: time of the call and the process's peak RSS (sampled every 20 ms, and the kernel's maxRSS).`,
         `watch: one prefix watcher in the contender's process; ${params.watchEvents.toLocaleString('en-US')} puts (distinct keys, value carrying the hrtime send stamp) by a SEPARATE writer process using the bare http2 floor with ${params.watchWriterInflight} in flight. events/s = events / (last event received − first put sent), on the machine-wide monotonic clock. Every event must arrive exactly once within ${params.watchTimeoutSeconds} s, or the round fails.`,
         `watch, own writes: one prefix watcher and the ${params.watchEvents.toLocaleString('en-US')} puts it watches, both made by the contender's own client in one process, ${params.watchSelfInflight} puts in flight (a service that writes and watches: the whole client path shares one CPU budget, as in the issue's table). events/s = events / (last event received − first put sent). Every event must arrive exactly once, or the round fails.`,
         `watch, burst writes: as watch, but the writer puts ${params.burstTxnOps} keys per transaction, ${params.burstInflight} transactions in flight: events arrive several times faster than with single puts, in watch responses of ${params.burstTxnOps} events each (one per transaction).`,
