@@ -115,7 +115,8 @@ class OursDriver implements Driver {
 
   async get(key: string): Promise<number> {
     const r = await this.client.get(key);
-    if (r.is_ok()) return r.value().as_string().length;
+    // Bytes, as every contender reads the value (no UTF-8 decoding in anyone's get).
+    if (r.is_ok()) return r.value().as_bytes().length;
     if (r.error_code() === 100) return -1;
     throw new Error(`get: ${r.error_code()} ${r.error_message()}`);
   }
@@ -187,8 +188,8 @@ class Etcd3Driver implements Driver {
   }
 
   async get(key: string): Promise<number> {
-    const s = await this.client.get(key).string();
-    return s === null ? -1 : s.length;
+    const b = await this.client.get(key).buffer();
+    return b === null ? -1 : b.length;
   }
 
   async list(prefix: string): Promise<number> {
