@@ -59,8 +59,9 @@ interface RunResult {
   p99Us: number;
   meanUs: number;
   total: number;
-  /** Requests completed in each whole second of the run (from --sample). */
+  /** Requests completed in each second of the run, and their mean latency in µs (from --sample). */
   perSecond: number[];
+  perSecondLatencyUs: number[];
   cpuMs: number;
   wallMs: number;
   maxRssMB: number;
@@ -77,15 +78,27 @@ export function parseGoReport(out: string): Omit<RunResult, 'cpuMs' | 'wallMs' |
   const errors = out.match(/Error distribution:\n([\s\S]*?)(\n\n|$)/)?.[1];
   if (errors?.trim()) throw new Error(`the tool reported errors: ${errors.trim().split('\n').slice(0, 3).join(' | ')}`);
   const perSecond: number[] = [];
+  const perSecondLatencyUs: number[] = [];
   const sampleAt = out.indexOf('Sample in one second');
   if (sampleAt >= 0) {
     // CSV: UNIX-SECOND,MIN-LATENCY-MS,AVG-LATENCY-MS,MAX-LATENCY-MS,AVG-THROUGHPUT (requests in that second)
     for (const l of out.slice(sampleAt).split('\n')) {
       const f = l.trim().split(',');
-      if (f.length === 5 && /^\d+$/.test(f[0]!)) perSecond.push(Number(f[4]));
+      if (f.length === 5 && /^\d+$/.test(f[0]!)) {
+        perSecond.push(Number(f[4]));
+        perSecondLatencyUs.push(goDurationUs(f[2]!));
+      }
     }
   }
-  return { rps, p50Us: pct('50'), p99Us: pct('99'), meanUs: secs(lines.find((l) => l.trim().startsWith('Average:'))), perSecond };
+  return { rps, p50Us: pct('50'), p99Us: pct('99'), meanUs: secs(lines.find((l) => l.trim().startsWith('Average:'))), perSecond, perSecondLatencyUs };
+}
+
+/** A Go duration as printed by time.Duration.String() ("612.712µs", "6.2ms", "1.5s", "800ns"), in µs. */
+function goDurationUs(d: string): number {
+  const m = /^([\d.]+)(ns|µs|us|ms|s)$/.exec(d.trim());
+  if (!m) return NaN;
+  const scale = { ns: 1e-3, µs: 1, us: 1, ms: 1e3, s: 1e6 }[m[2] as 'ns' | 'µs' | 'us' | 'ms' | 's'];
+  return Number(m[1]) * scale;
 }
 
 function runTool(bin: string, args: string[], timeoutMs: number): Promise<RunResult> {
@@ -155,7 +168,8 @@ export async function runGoJob(bin: string, w: GoWorkload, endpoints: string[], 
   const r = await runTool(bin, [...workloadArgs(w, p, getKey, total), ...commonArgs(endpoints, inflight)], 60_000 + p.tpSeconds * 10_000);
   // Halves from the per-second series: whole seconds only (the series is by wall-clock second, so the first
   // and the last are partial).
-  const secsFull = r.perSecond.slice(1, -1);
+  // Sequential put: the seconds' mean latency (ours compares the halves' p50); otherwise requests per second.
+  const secsFull = (w === 'seq-put' ? r.perSecondLatencyUs : r.perSecond).slice(1, -1);
   const h = Math.floor(secsFull.length / 2);
   const avg = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
   const m: Metrics = {
@@ -171,7 +185,7 @@ export async function runGoJob(bin: string, w: GoWorkload, endpoints: string[], 
     windowSeconds: total / r.rps,
     calibrationOpsPerSec: cal.rps,
   };
-  if (w !== 'seq-put' && h >= 1) {
+  if (h >= 1) {
     m['firstHalf'] = avg(secsFull.slice(0, h));
     m['secondHalf'] = avg(secsFull.slice(h, 2 * h));
   }
