@@ -1,6 +1,6 @@
 // Side-by-side benchmark: this client (both transports) vs the `etcd3` npm package vs bare gRPC floors.
 //
-//   npm run bench                      full run (5 rounds, 10 s windows; about 45 min on 2 cores)
+//   npm run bench                      full run (5 rounds, 10 s windows; about 40 min on 2 cores)
 //   npm run bench -- --quick           smoke run (1 round, 2 s windows, a 20,000-key list; ~3 min)
 //   npm run bench -- --rounds 2 --window 3 --warmup 1 --only put,get --contenders ours-http2,etcd3,http2-prevkv
 //   npm run bench -- --disk            etcd data dir on disk instead of tmpfs
