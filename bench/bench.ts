@@ -1,4 +1,5 @@
-// Side-by-side benchmark: this client (both transports) vs the `etcd3` npm package vs bare gRPC floors.
+// Side-by-side benchmark: this client vs the `etcd3` npm package vs etcd's Go benchmark tool vs bare gRPC
+// floors (node:http2 with and without prev_kv on puts; grpc-js and ours on grpc-js with --contenders all).
 //
 //   npm run bench                      full run (5 rounds, 10 s windows; about 40 min on 2 cores)
 //   npm run bench -- --quick           smoke run (1 round, 2 s windows, a 20,000-key list; ~3 min)
@@ -7,7 +8,8 @@
 //   ETCD_ENDPOINTS=http://h:2379 npm run bench    use that etcd (not compacted unless --compact)
 //
 // Every job runs in a child process of its own (worker.ts, bundled to plain JS with esbuild so no TypeScript
-// loader is in the measured process). Results: bench/results/latest.{md,svg,json}.
+// loader is in the measured process; the Go tool is its own process, gobench.ts). Timed workloads: a warm-up,
+// then a window measured in two halves (the Stability section). Results: bench/results/latest.{md,svg,json}.
 import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
