@@ -1,13 +1,15 @@
-// Side-by-side benchmark: this client (both transports) vs the `etcd3` npm package vs bare gRPC floors.
+// Side-by-side benchmark: this client vs the `etcd3` npm package vs etcd's Go benchmark tool vs bare gRPC
+// floors (node:http2 with and without prev_kv on puts; grpc-js and ours on grpc-js with --contenders all).
 //
-//   npm run bench                      full run (5 rounds, < 15 min on 2 cores)
-//   npm run bench -- --quick           smoke run (~1.5 min)
-//   npm run bench -- --rounds 3 --only put,get --contenders ours,etcd3
+//   npm run bench                      full run (5 rounds, 10 s windows; about 40 min on 2 cores)
+//   npm run bench -- --quick           smoke run (1 round, 2 s windows, a 20,000-key list; ~3 min)
+//   npm run bench -- --rounds 2 --window 3 --warmup 1 --only put,get --contenders ours-http2,etcd3,http2-prevkv
 //   npm run bench -- --disk            etcd data dir on disk instead of tmpfs
 //   ETCD_ENDPOINTS=http://h:2379 npm run bench    use that etcd (not compacted unless --compact)
 //
 // Every job runs in a child process of its own (worker.ts, bundled to plain JS with esbuild so no TypeScript
-// loader is in the measured process). Results: bench/results/latest.{md,svg,json}.
+// loader is in the measured process; the Go tool is its own process, gobench.ts). Timed workloads: a warm-up,
+// then a window measured in two halves (the Stability section). Results: bench/results/latest.{md,svg,json}.
 import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,10 +17,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KVService, MaintenanceService } from '../generated/etcdserver/etcdserverpb/rpc';
 import { startEtcd, type Etcd } from '../src/testing';
-import { CONTENDER_LABEL, CONTENDERS, supportsManyWatchers, type ContenderName } from './drivers';
+import { CONTENDER_LABEL, CONTENDERS, DEFAULT_CONTENDERS, supportsManyWatchers, type ContenderName } from './drivers';
+import { findGoBenchmark, goPutKeys, isGoWorkload, runGoJob } from './gobench';
 import { WORKLOADS, type ChildMessage, type Job, type JobKind, type Metrics, type Params, type ParentMessage, type WorkloadId } from './protocol';
 import { renderMarkdown, renderSvg, renderTable, type ReportContext } from './report';
-import { summarize, type Cell, type Results } from './rows';
+import { stability, summarize, type Cell, type Results } from './rows';
 
 const BENCH_DIR = __dirname;
 const BUILD_DIR = path.join(BENCH_DIR, '.build');
@@ -35,13 +38,24 @@ interface Options {
   keepaliveSerial: boolean;
   compact: boolean | undefined;
   out: string;
+  /** Measured window and warm-up of the timed workloads, seconds (NaN: the default). */
+  window: number;
+  warmup: number;
+  listKeys: number;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--only w1,w2] [--contenders c1,c2] [--disk]
-                        [--keepalive-serial] [--compact|--no-compact] [--out DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--window S] [--warmup S] [--list-keys N] [--only w1,w2]
+                        [--contenders c1,c2|all] [--disk] [--keepalive-serial] [--compact|--no-compact] [--out DIR]
+                        [--cpu-prof DIR]
 workloads:   ${WORKLOADS.join(', ')} (also: put = put-64,put-256; get = get-64,get-256)
-contenders:  ${CONTENDERS.join(', ')}
-env:         ETCD_ENDPOINTS=http://host:port[,...] uses that etcd instead of starting one`;
+contenders:  ${CONTENDERS.join(', ')} (default: ${DEFAULT_CONTENDERS.join(', ')})
+--window S   measured window of seq-put, put-* and get-* (default 10; --quick 2)
+--warmup S   warm-up before each window, every contender alike (default 3; --quick 0.5)
+env:         ETCD_ENDPOINTS=http://host:port[,...] uses that etcd instead of starting one
+             ETCD_BENCHMARK_BIN=path: etcd's Go benchmark tool (else found as described in bench/gobench.ts)`;
+
+/** --cpu-prof DIR: every worker writes a V8 CPU profile there (summarize with bench/profile-summary.ts). */
+let cpuProfDir: string | undefined;
 
 /** A problem with how the bench was invoked or configured: printed without a stack. */
 class UsageError extends Error {}
@@ -52,7 +66,10 @@ function parseArgs(argv: string[]): Options {
     quick: false,
     disk: false,
     only: [...WORKLOADS],
-    contenders: [...CONTENDERS],
+    contenders: [...DEFAULT_CONTENDERS],
+    window: NaN,
+    warmup: NaN,
+    listKeys: NaN,
     keepaliveSerial: false,
     compact: undefined,
     out: RESULTS_DIR,
@@ -74,6 +91,18 @@ function parseArgs(argv: string[]): Options {
       case '--quick':
         o.quick = true;
         break;
+      case '--window':
+      case '--warmup': {
+        const v = Number(value());
+        if (!(v > 0)) throw new UsageError(`${flag} must be a positive number of seconds`);
+        o[flag === '--window' ? 'window' : 'warmup'] = v;
+        break;
+      }
+      case '--list-keys': {
+        o.listKeys = Number(value());
+        if (!Number.isInteger(o.listKeys) || o.listKeys < 1) throw new UsageError('--list-keys must be a positive integer');
+        break;
+      }
       case '--disk':
         o.disk = true;
         break;
@@ -85,6 +114,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--no-compact':
         o.compact = false;
+        break;
+      case '--cpu-prof':
+        cpuProfDir = path.resolve(value() ?? 'bench/profiles');
         break;
       case '--out':
         o.out = path.resolve(value() ?? RESULTS_DIR);
@@ -100,7 +132,8 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case '--contenders': {
-        const wanted = list(value(), '--contenders');
+        const raw = list(value(), '--contenders');
+        const wanted = raw.includes('all') ? [...CONTENDERS] : raw;
         for (const c of wanted) if (!(CONTENDERS as readonly string[]).includes(c)) throw new UsageError(`unknown contender '${c}' (${CONTENDERS.join(', ')})`);
         o.contenders = CONTENDERS.filter((c) => wanted.includes(c));
         break;
@@ -117,11 +150,15 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-function paramsFor(quick: boolean): Params {
-  const common = { valueSize: 256, tpKeys: 1000, watchWriterInflight: 256, watchSelfInflight: 64, watchTimeoutSeconds: 60, burstTxnOps: 100, burstInflight: 4, memRounds: 3, kaTtl: 5, memWatchers: 1000, memLeases: 1000, clients: 100 };
-  return quick
-    ? { ...common, seqOps: 300, seqWarmup: 30, tpSeconds: 0.8, tpWarmupSeconds: 0.2, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 4, memWatchers: 500, memLeases: 500 }
-    : { ...common, seqOps: 2000, seqWarmup: 100, tpSeconds: 2, tpWarmupSeconds: 0.4, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 15 };
+function paramsFor(o: Options): Params {
+  const common = { valueSize: 256, tpKeys: 1000, listValueSize: 1024, watchWriterInflight: 256, watchSelfInflight: 64, watchTimeoutSeconds: 60, burstTxnOps: 100, burstInflight: 4, memRounds: 3, kaTtl: 5, memWatchers: 1000, memLeases: 1000, clients: 100 };
+  const p: Params = o.quick
+    ? { ...common, tpSeconds: 2, tpWarmupSeconds: 0.5, listKeys: 20_000, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 4, memWatchers: 500, memLeases: 500 }
+    : { ...common, tpSeconds: 10, tpWarmupSeconds: 3, listKeys: 200_000, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 15 };
+  if (!Number.isNaN(o.window)) p.tpSeconds = o.window;
+  if (!Number.isNaN(o.warmup)) p.tpWarmupSeconds = o.warmup;
+  if (!Number.isNaN(o.listKeys)) p.listKeys = o.listKeys;
+  return p;
 }
 
 // ---- child processes -----------------------------------------------------------------------------------
@@ -194,7 +231,7 @@ class Child {
     readonly job: Job,
   ) {
     this.proc = fork(workerJs, [JSON.stringify(job)], {
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${job.kind}-${job.contender}-${Date.now()}.cpuprofile`] : [])],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: childEnv(),
     });
@@ -307,20 +344,39 @@ class Admin {
    * Writes `n` keys `<prefix><index>` (values stamped like the watch writer's, send time 0) in transactions of
    * `perTxn` puts; returns the revision of the first transaction.
    */
-  async writeKeys(prefix: string, n: number, perTxn: number, valueSize: number): Promise<bigint> {
+  async writeKeys(prefix: string, n: number, perTxn: number, valueSize: number, inflight = 1): Promise<bigint> {
     let first = 0n;
-    for (let i = 0; i < n; i += perTxn) {
-      const success = [];
-      for (let j = i; j < Math.min(n, i + perTxn); j++) {
-        const value = Buffer.alloc(valueSize, 'h');
-        value.write(`${'0'.repeat(20)}:${String(j).padStart(8, '0')}:`, 0, 'latin1');
-        const requestPut = { key: Buffer.from(`${prefix}${String(j).padStart(6, '0')}`), value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
-        success.push({ request: { $case: 'requestPut' as const, requestPut } });
+    let next = 0;
+    const lane = async () => {
+      while (next < n) {
+        const i = next;
+        next += perTxn;
+        const rev = await this.writeBatch(prefix, i, Math.min(n, i + perTxn), valueSize);
+        if (i === 0) first = rev;
       }
-      const res = await this.call(KVService.txn, { compare: [], success, failure: [] });
-      if (i === 0) first = res.header?.revision ?? 0n;
-    }
+    };
+    await Promise.all(Array.from({ length: inflight }, lane));
     return first;
+  }
+  private async writeBatch(prefix: string, from: number, to: number, valueSize: number): Promise<bigint> {
+    const success = [];
+    for (let j = from; j < to; j++) {
+      const value = Buffer.alloc(valueSize, 'h');
+      value.write(`${'0'.repeat(20)}:${String(j).padStart(8, '0')}:`, 0, 'latin1');
+      const requestPut = { key: Buffer.from(`${prefix}${String(j).padStart(6, '0')}`), value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
+      success.push({ request: { $case: 'requestPut' as const, requestPut } });
+    }
+    const res = await this.call(KVService.txn, { compare: [], success, failure: [] });
+    return res.header?.revision ?? 0n;
+  }
+  /** Deletes these exact keys (what etcd's Go benchmark tool wrote at the root of the keyspace). */
+  async deleteKeys(keys: Buffer[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 100) {
+      const success = keys.slice(i, i + 100).map((key) => ({
+        request: { $case: 'requestDeleteRange' as const, requestDeleteRange: { key, rangeEnd: Buffer.alloc(0), prevKv: false } },
+      }));
+      await this.call(KVService.txn, { compare: [], success, failure: [] });
+    }
   }
   /** Deletes everything under `prefix`; with `compact`, then compacts the whole history (physically). */
   async cleanup(prefix: string, compact: boolean): Promise<void> {
@@ -359,22 +415,25 @@ function job(ctx: RunContext, kind: JobKind, contender: ContenderName, prefix: s
 function jobTimeoutMs(p: Params, w: JobKind): number {
   switch (w) {
     case 'seq-put':
-      return 60_000 + (p.seqOps + p.seqWarmup) * 20;
     case 'put-64':
     case 'put-256':
     case 'get-64':
     case 'get-256':
       return 60_000 + (p.tpSeconds + p.tpWarmupSeconds) * 1000;
+    case 'list':
+      return 60_000 + p.listKeys * 2;
     default:
       return 120_000;
   }
 }
 
-async function runSimple(ctx: RunContext, kind: JobKind, contender: ContenderName, prefix: string, prefilled = false): Promise<Metrics> {
-  const child = new Child(ctx.workerJs, { ...job(ctx, kind, contender, prefix), prefilled });
+async function runSimple(ctx: RunContext, kind: JobKind, contender: ContenderName, prefix: string, extra: Partial<Job> = {}): Promise<Metrics> {
+  const child = new Child(ctx.workerJs, { ...job(ctx, kind, contender, prefix), ...extra });
   try {
     return await child.result(jobTimeoutMs(ctx.params, kind));
   } finally {
+    // A profiled worker writes its profile as it exits: let it.
+    if (cpuProfDir) await Promise.race([child.exited, sleep(10_000)]);
     child.kill();
     await child.exited;
   }
@@ -450,18 +509,30 @@ async function runKeepalive(ctx: RunContext, order: ContenderName[], prefixOf: (
   return out;
 }
 
+/** The second half of a window against the first, in percent (the stability check). */
+function driftText(m: Metrics): string {
+  const d = 100 * (m['secondHalf']! / m['firstHalf']! - 1);
+  return `${d >= 0 ? '+' : ''}${d.toFixed(1)} %${Math.abs(d) > 10 ? ' UNSTABLE' : ''}`;
+}
+
+/** The Go tool's cell in the workloads it has no counterpart for. */
+const goOnly: Cell = { ok: false, error: 'etcd\'s Go benchmark tool is run for sequential put, put and get only', unsupported: true };
+
 function describeCell(w: WorkloadId, cell: Cell): string {
   if (!cell.ok) return cell.unsupported ? `n/a (${cell.error})` : `FAILED: ${cell.error}`;
   const m = cell.metrics;
   const n = (v: number | undefined, d = 0) => (v === undefined ? '?' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  const halves = m['firstHalf'] !== undefined ? `; halves ${n(m['firstHalf'])} / ${n(m['secondHalf'])} (${driftText(m)})` : '';
   switch (w) {
     case 'seq-put':
-      return `p50 ${n(m['p50Us'])} µs, p99 ${n(m['p99Us'])} µs`;
+      return `p50 ${n(m['p50Us'])} µs, p99 ${n(m['p99Us'])} µs, CPU ${n(m['cpuUsPerOp'])} µs/op${halves}`;
     case 'put-64':
     case 'put-256':
     case 'get-64':
     case 'get-256':
-      return `${n(m['opsPerSec'])} ops/s, CPU ${n(m['cpuPct'])} % (${n(m['cpuUsPerOp'])} µs/op), peak RSS ${n(m['peakRssMB'], 1)} MB`;
+      return `${n(m['opsPerSec'])} ops/s, CPU ${n(m['cpuPct'])} % (${n(m['cpuUsPerOp'])} µs/op), peak RSS ${n(m['peakRssMB'], 1)} MB${halves}`;
+    case 'list':
+      return `${n(m['keys'])} keys in ${n(m['listMs'])} ms, CPU ${n(m['cpuMs'])} ms, peak RSS ${n(m['peakRssMB'], 1)} MB`;
     case 'watch':
     case 'watch-self':
     case 'watch-burst':
@@ -479,12 +550,17 @@ function describeCell(w: WorkloadId, cell: Cell): string {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const params = paramsFor(opts.quick);
+  const params = paramsFor(opts);
   const t0 = Date.now();
   const loadStart = os.loadavg();
   const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
   const workerJs = bundleWorker();
+  if (cpuProfDir) {
+    // The profiles point into the bundle: keep a copy beside them (profile-summary.ts maps lines to sources).
+    fs.mkdirSync(cpuProfDir, { recursive: true });
+    fs.copyFileSync(workerJs, path.join(cpuProfDir, 'worker.js'));
+  }
   const external = process.env['ETCD_ENDPOINTS'];
   let endpoints: string[];
   let etcdWhere: string;
@@ -511,7 +587,14 @@ async function main(): Promise<void> {
 
     // Which contenders can run at all (ours-http2 is skipped while its transport is not available).
     const skipped: Partial<Record<ContenderName, string>> = {};
-    const probes = await Promise.allSettled(opts.contenders.map((c) => runSimple(ctx, 'probe', c, `/bench/${runId}/probe/${c}/`)));
+    let goBin = '';
+    const probes = await Promise.allSettled(
+      opts.contenders.map((c) =>
+        c === 'go'
+          ? Promise.resolve().then(() => void (goBin = findGoBenchmark(path.join(BENCH_DIR, '..'))))
+          : runSimple(ctx, 'probe', c, `/bench/${runId}/probe/${c}/`),
+      ),
+    );
     opts.contenders.forEach((c, i) => {
       const p = probes[i]!;
       if (p.status === 'rejected') {
@@ -522,6 +605,7 @@ async function main(): Promise<void> {
     await admin.cleanup(`/bench/${runId}/probe/`, compact);
     const active = opts.contenders.filter((c) => !skipped[c]);
     if (active.length === 0) throw new Error('no contender can run');
+    if (goBin) log(`etcd's Go benchmark tool: ${goBin}`);
 
     const results: Results = {};
     const roundsInfo: { round: number; order: ContenderName[]; seconds: number }[] = [];
@@ -537,13 +621,14 @@ async function main(): Promise<void> {
       if (opts.only.some((w) => w.startsWith('get-'))) await admin.writeKeys(getKeys, params.tpKeys, params.burstTxnOps, params.valueSize);
       for (const w of opts.only) {
         if ((w === 'mem' || w === 'clients') && r >= params.memRounds) continue;
+        if (w === 'list') continue; // its own phase after the rounds (below)
         const prefixOf = (c: ContenderName) => `/bench/${runId}/r${r}/${w}/${c}/`;
         if (w === 'keepalive') {
-          const cells = await runKeepalive(ctx, order, prefixOf);
+          const cells = await runKeepalive(ctx, order.filter((c) => c !== 'go'), prefixOf);
           for (const c of order) {
-            const cell = cells.get(c) ?? { ok: false, error: 'not run', unsupported: false };
+            const cell = cells.get(c) ?? (c === 'go' ? goOnly : { ok: false, error: 'not run', unsupported: false });
             record(w, c, r, cell);
-            log(`  ${w.padEnd(9)} ${CONTENDER_LABEL[c].padEnd(15)} ${describeCell(w, cell)}`);
+            log(`  ${w.padEnd(9)} ${CONTENDER_LABEL[c].padEnd(19)} ${describeCell(w, cell)}`);
           }
           await admin.cleanup(`/bench/${runId}/r${r}/${w}/`, compact);
           continue;
@@ -552,16 +637,21 @@ async function main(): Promise<void> {
           let cell: Cell;
           if (w === 'mem' && !supportsManyWatchers(c)) {
             cell = { ok: false, error: 'bare floors have no watcher/keepalive layer to measure', unsupported: true };
+          } else if (c === 'go' && !isGoWorkload(w)) {
+            cell = goOnly;
           } else {
             const started = Date.now();
             const p =
-              w === 'watch' || w === 'watch-burst'
-                ? runWatch(ctx, c, prefixOf(c), w === 'watch-burst')
-                : w.startsWith('get-')
-                    ? runSimple(ctx, w, c, getKeys, true)
+              c === 'go' && isGoWorkload(w)
+                ? runGoJob(goBin, w, endpoints, params, `${getKeys}000000`)
+                : w === 'watch' || w === 'watch-burst'
+                  ? runWatch(ctx, c, prefixOf(c), w === 'watch-burst')
+                  : w.startsWith('get-')
+                    ? runSimple(ctx, w, c, getKeys, { prefilled: true })
                     : runSimple(ctx, w, c, prefixOf(c));
             cell = toCell(await Promise.allSettled([p]).then((x) => x[0]!));
-            log(`  ${w.padEnd(9)} ${CONTENDER_LABEL[c].padEnd(15)} ${describeCell(w, cell)}  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+            log(`  ${w.padEnd(9)} ${CONTENDER_LABEL[c].padEnd(19)} ${describeCell(w, cell)}  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+            if (c === 'go' && (w === 'seq-put' || w.startsWith('put-'))) await admin.deleteKeys(goPutKeys(params.tpKeys));
             await admin.cleanup(prefixOf(c), compact);
           }
           record(w, c, r, cell);
@@ -572,6 +662,38 @@ async function main(): Promise<void> {
       if (r + 1 < opts.rounds) {
         const perRound = (Date.now() - t0) / (r + 1) / 1000;
         log(`round ${r + 1} took ${roundsInfo.at(-1)!.seconds.toFixed(0)} s; about ${Math.round(perRound * (opts.rounds - r - 1))} s to go`);
+      }
+    }
+
+    // The list workload: its keys are loaded once and read by every contender in each of its rounds (order
+    // rotated as above). It runs after the other workloads, so they never share etcd with 200 MB of extra keys
+    // (and the compaction after each of their jobs stays cheap).
+    const listPrefix = `/bench/${runId}/list/`;
+    const listNotes: string[] = [];
+    if (opts.only.includes('list')) {
+      const started = Date.now();
+      await admin.writeKeys(listPrefix, params.listKeys, params.burstTxnOps, params.listValueSize, 4);
+      log(`list: loaded ${params.listKeys.toLocaleString('en-US')} keys of ${params.listValueSize} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if (active.includes('etcd3')) {
+        // etcd3 as a user gets it: grpc-js's default 4 MB receive limit (the rounds lift it).
+        const cell = toCell(await Promise.allSettled([runSimple(ctx, 'list', 'etcd3', listPrefix, { defaultReceiveLimit: true })]).then((x) => x[0]!));
+        const what = cell.ok ? `listed every key (${describeCell('list', cell)})` : `failed: ${cell.error}`;
+        listNotes.push(`list: etcd3 with grpc-js's default receive limit (4 MB) ${what}; the rows use etcd3 with \`grpcOptions: { 'grpc.max_receive_message_length': -1 }\`.`);
+        log(`  list      etcd3, default receive limit: ${what}`);
+      }
+      for (let r = 0; r < opts.rounds; r++) {
+        const order = active.map((_, i) => active[(i + r) % active.length]!);
+        for (const c of order) {
+          let cell: Cell;
+          if (!(c === 'ours' || c === 'ours-http2' || c === 'etcd3')) {
+            cell = { ok: false, error: 'the list row compares the libraries\' own listing calls', unsupported: true };
+          } else {
+            const started = Date.now();
+            cell = toCell(await Promise.allSettled([runSimple(ctx, 'list', c, listPrefix)]).then((x) => x[0]!));
+            log(`  list r${r + 1}   ${CONTENDER_LABEL[c].padEnd(19)} ${describeCell('list', cell)}  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+          }
+          record('list', c, r, cell);
+        }
       }
     }
     await admin.cleanup(`/bench/${runId}/`, compact);
@@ -606,8 +728,12 @@ async function main(): Promise<void> {
       methodLines: [
         `Each job runs in a fresh child Node process (bundled JS, \`--expose-gc\`), so CPU (process.cpuUsage Δ / wall) and RSS are the contender's own. Contender order rotates per round (round r starts with contender r mod n).`,
         `Values ${params.valueSize} bytes; keys under a per-run, per-job prefix, deleted after each job${compact ? ', then etcd is compacted' : ''}.`,
-        `sequential put: ${params.seqWarmup} warm-up puts, then ${params.seqOps.toLocaleString('en-US')} timed one after another (process.hrtime.bigint).`,
-        `put/get throughput: 64 or 256 lanes each awaiting one call at a time over ${params.tpKeys.toLocaleString('en-US')} keys (for gets written beforehand by the bench); ${params.tpWarmupSeconds} s warm-up, then ops completed in a ${params.tpSeconds} s window. Peak RSS = max(RSS sampled every 50 ms, resourceUsage().maxRSS).`,
+        `Timed workloads (sequential put, put and get throughput): every contender alike gets ${params.tpWarmupSeconds} s of the same work as warm-up, then a ${params.tpSeconds} s measured window. Each window is also measured in two halves (ops/s; for sequential put the p50): the Stability section shows the second half against the first for every contender and round, flagged when they differ by more than 10 %.`,
+        `sequential put: one put after another over ${params.tpKeys.toLocaleString('en-US')} keys, each timed (process.hrtime.bigint); p50/p99 over the window.`,
+        `put/get throughput: 64 or 256 lanes each awaiting one call at a time over ${params.tpKeys.toLocaleString('en-US')} keys (for gets written beforehand by the bench); ops completed in the window. CPU per op = process CPU time in the window / ops. Peak RSS = max(RSS sampled every 50 ms, resourceUsage().maxRSS).`,
+        `Floors: the bare node:http2 client sends puts without prev_kv (as etcd3 does); "http2 floor+prev_kv" asks for the previous kv like our put (C++ \`put\` returns \`prev_value()\`): the same server work and response. The "ours/floor" columns compare with floor+prev_kv.`,
+        `Go benchmark: etcd's own \`tools/benchmark\` (its process, grpc-go): \`put --clients N --conns 1 --val-size ${params.valueSize} --key-size 8 --key-space-size ${params.tpKeys} --sequential-keys\` (no prev_kv), \`range KEY --consistency l\` on one prefilled key, N = 1 for sequential put. It runs a number of requests, not a duration: a calibration run of ~${params.tpWarmupSeconds} s (its warm-up) sets \`--total\` to its rate × ${params.tpSeconds} s. ops/s = its Requests/sec; p50/p99 = its 50 %/99 % latency lines; halves from its per-second samples (\`--sample\`: requests per second; for sequential put the seconds' mean latency); CPU and peak RSS from /usr/bin/time.`,
+        `list: ${params.listKeys.toLocaleString('en-US')} keys of ${params.listValueSize} bytes, loaded once per run after the other workloads (which never share etcd with them); in each of the rounds every contender lists them once through its library's own call (ours: \`client.ls(prefix)\`; etcd3: \`getAll().prefix(p).buffers()\`, one Range), in a fresh process: time of the call and the process's peak RSS (sampled every 20 ms, and the kernel's maxRSS).`,
         `watch: one prefix watcher in the contender's process; ${params.watchEvents.toLocaleString('en-US')} puts (distinct keys, value carrying the hrtime send stamp) by a SEPARATE writer process using the bare http2 floor with ${params.watchWriterInflight} in flight. events/s = events / (last event received − first put sent), on the machine-wide monotonic clock. Every event must arrive exactly once within ${params.watchTimeoutSeconds} s, or the round fails.`,
         `watch, own writes: one prefix watcher and the ${params.watchEvents.toLocaleString('en-US')} puts it watches, both made by the contender's own client in one process, ${params.watchSelfInflight} puts in flight (a service that writes and watches: the whole client path shares one CPU budget, as in the issue's table). events/s = events / (last event received − first put sent). Every event must arrive exactly once, or the round fails.`,
         `watch, burst writes: as watch, but the writer puts ${params.burstTxnOps} keys per transaction, ${params.burstInflight} transactions in flight: events arrive several times faster than with single puts, in watch responses of ${params.burstTxnOps} events each (one per transaction).`,
@@ -616,7 +742,8 @@ async function main(): Promise<void> {
         `clients: ${params.clients} clients created, one get each (concurrently), then all closed; RSS/heapUsed Δ measured while all are open.`,
         'ours/etcd3 ratios: for throughput/events higher is better; for latency, CPU and memory lower is better.',
       ],
-      notes: [],
+      notes: [...listNotes],
+      stability: stability(results),
     };
     if (opts.quick) rctx.notes.push(`Quick run: ${opts.rounds} round(s), shorter windows and fewer operations (see Method); expect noise of ±20 % or more.`);
     const writerPace = (id: string) => {
@@ -632,6 +759,9 @@ async function main(): Promise<void> {
     }
     console.log('\n' + renderTable(summary, rctx) + '\n');
     for (const n of rctx.notes) console.log(`note: ${n}`);
+    const unstable = rctx.stability.filter((h) => Math.abs(h.driftPct) > 10);
+    console.log(`stability: ${rctx.stability.length - unstable.length} of ${rctx.stability.length} windows have halves within 10 % of each other`);
+    for (const h of unstable) console.log(`  unstable: ${h.workload} ${CONTENDER_LABEL[h.contender]} round ${h.round}: ${h.firstHalf.toFixed(0)} → ${h.secondHalf.toFixed(0)} (${h.driftPct.toFixed(1)} %)`);
     for (const [c, why] of Object.entries(skipped)) console.log(`note: ${CONTENDER_LABEL[c as ContenderName]} skipped: ${why}`);
 
     fs.mkdirSync(opts.out, { recursive: true });
@@ -648,6 +778,7 @@ async function main(): Promise<void> {
       skipped,
       rounds: roundsInfo,
       results,
+      stability: rctx.stability,
       summary: summary.map((s) => ({
         id: s.row.id,
         label: s.row.label,
@@ -657,14 +788,20 @@ async function main(): Promise<void> {
         medians: Object.fromEntries(Object.entries(s.byContender).map(([c, x]) => [c, x!.median])),
         perRound: Object.fromEntries(Object.entries(s.byContender).map(([c, x]) => [c, x!.perRound])),
         vsEtcd3: s.vsEtcd3,
-        vsHttp2Floor: s.vsFloor,
+        vsEtcd3Spread: s.vsEtcd3Spread,
+        floor: s.floor,
+        vsFloor: s.vsFloor,
+        vsFloorSpread: s.vsFloorSpread,
         best: s.best,
         verdict: s.verdict,
         verdictNote: s.verdictNote,
+        floorTarget: s.row.floorTarget,
+        floorBest: s.floorBest,
+        floorVerdict: s.floorVerdict,
       })),
     };
     fs.writeFileSync(path.join(opts.out, 'latest.json'), JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
-    const budget = opts.quick ? 120 : 900;
+    const budget = opts.quick ? 300 : 3600;
     if (totalS > budget && opts.rounds === (opts.quick ? 1 : 5) && opts.only.length === WORKLOADS.length) {
       log(`warning: this run took ${totalS.toFixed(0)} s, over its ${budget} s budget (load average now ${os.loadavg()[0]!.toFixed(2)})`);
     }

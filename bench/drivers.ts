@@ -14,15 +14,24 @@ import {
 import type { Client as OurClient } from '../src/index';
 import { H2Channel } from './h2grpc';
 
-export const CONTENDERS = ['ours', 'ours-http2', 'etcd3', 'grpc-js', 'http2'] as const;
+export const CONTENDERS = ['ours', 'ours-http2', 'etcd3', 'go', 'grpc-js', 'http2', 'http2-prevkv'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
+
+/**
+ * What `npm run bench` runs without --contenders: this client on its default transport, etcd3, etcd's Go
+ * benchmark tool (when it can be found) and the two node:http2 floors. `--contenders all` adds this client on
+ * grpc-js and the bare grpc-js floor (each adds about a fifth to the run time).
+ */
+export const DEFAULT_CONTENDERS: readonly ContenderName[] = ['ours-http2', 'etcd3', 'go', 'http2', 'http2-prevkv'];
 
 export const CONTENDER_LABEL: Record<ContenderName, string> = {
   ours: 'ours (grpc-js)',
   'ours-http2': 'ours (http2)',
   etcd3: 'etcd3',
+  go: 'Go benchmark',
   'grpc-js': 'grpc-js floor',
   http2: 'http2 floor',
+  'http2-prevkv': 'http2 floor+prev_kv',
 };
 
 /** Thrown when a contender cannot run a workload at all (the row shows n/a with the reason). */
@@ -48,6 +57,8 @@ export interface Driver {
   put(key: string, value: Buffer): Promise<void>;
   /** Reads a key; resolves with the value's length (-1 when absent). */
   get(key: string): Promise<number>;
+  /** Lists every key under `prefix` with its value through the library's own listing call; resolves with the count. */
+  list(prefix: string): Promise<number>;
   /** Watches a key or a prefix; resolves once etcd acknowledged the watch. */
   watch(key: string, prefix: boolean, onValue: (value: Buffer) => void, onError: (err: Error) => void): Promise<WatchHandle>;
   /** Grants `count` leases of `ttl` seconds and keeps them alive. */
@@ -104,9 +115,16 @@ class OursDriver implements Driver {
 
   async get(key: string): Promise<number> {
     const r = await this.client.get(key);
-    if (r.is_ok()) return r.value().as_string().length;
+    // Bytes, as every contender reads the value (no UTF-8 decoding in anyone's get).
+    if (r.is_ok()) return r.value().as_bytes().length;
     if (r.error_code() === 100) return -1;
     throw new Error(`get: ${r.error_code()} ${r.error_message()}`);
+  }
+
+  async list(prefix: string): Promise<number> {
+    const r = await this.client.ls(prefix);
+    if (!r.is_ok()) throw new Error(`ls: ${r.error_code()} ${r.error_message()}`);
+    return r.values().length;
   }
 
   async watch(key: string, prefix: boolean, onValue: (value: Buffer) => void, onError: (err: Error) => void): Promise<WatchHandle> {
@@ -155,9 +173,10 @@ class OursDriver implements Driver {
 class Etcd3Driver implements Driver {
   private readonly client: Etcd3;
 
-  constructor(endpoints: string[]) {
+  /** `liftReceiveLimit`: grpc-js refuses messages over 4 MB unless told otherwise (the list workload). */
+  constructor(endpoints: string[], liftReceiveLimit = false) {
     const { Etcd3 } = require('etcd3') as typeof import('etcd3');
-    this.client = new Etcd3({ hosts: endpoints });
+    this.client = new Etcd3({ hosts: endpoints, ...(liftReceiveLimit ? { grpcOptions: { 'grpc.max_receive_message_length': -1 } } : {}) });
   }
 
   async connect(): Promise<void> {
@@ -169,8 +188,14 @@ class Etcd3Driver implements Driver {
   }
 
   async get(key: string): Promise<number> {
-    const s = await this.client.get(key).string();
-    return s === null ? -1 : s.length;
+    const b = await this.client.get(key).buffer();
+    return b === null ? -1 : b.length;
+  }
+
+  async list(prefix: string): Promise<number> {
+    // etcd3's documented way to read a prefix with values: one Range, one response message.
+    const all = await this.client.getAll().prefix(prefix).buffers();
+    return Object.keys(all).length;
   }
 
   async watch(key: string, prefix: boolean, onValue: (value: Buffer) => void, onError: (err: Error) => void): Promise<WatchHandle> {
@@ -222,6 +247,12 @@ interface FloorStream<Req> {
 
 /** What both floors share: the etcd calls written once over a minimal unary/stream primitive. */
 abstract class FloorDriver implements Driver {
+  /**
+   * Ask etcd for the previous kv on every put, as this client's `put` must (C++ `put` returns `prev_value()`):
+   * the "floor + prev_kv" variant, the same server work and response size as ours.
+   */
+  prevKv = false;
+
   abstract call<Req, Res>(m: Method<Req, Res>, req: Req): Promise<Res>;
   abstract open<Req, Res>(m: Method<Req, Res>, onMessage: (res: Res) => void, onEnd: (err: Error | null) => void): FloorStream<Req>;
   abstract close(): Promise<void>;
@@ -231,7 +262,11 @@ abstract class FloorDriver implements Driver {
   }
 
   async put(key: string, value: Buffer): Promise<void> {
-    await this.call(KVService.put, { key: Buffer.from(key), value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+    await this.call(KVService.put, { key: Buffer.from(key), value, lease: 0n, prevKv: this.prevKv, ignoreValue: false, ignoreLease: false });
+  }
+
+  async list(): Promise<number> {
+    throw new Unsupported('the list row compares the libraries\' own listing calls');
   }
 
   async get(key: string): Promise<number> {
@@ -402,6 +437,7 @@ class Http2Floor extends FloorDriver {
 
 /** Floors that do not implement a feature say so for workloads that need many watchers per client. */
 export function supportsManyWatchers(name: ContenderName): boolean {
+  // (the Go tool has no such workload either: see gobench.ts)
   return name === 'ours' || name === 'ours-http2' || name === 'etcd3';
 }
 
@@ -410,17 +446,24 @@ export function createWriter(endpoints: string[]): FloorDriver {
   return new Http2Floor(endpoints);
 }
 
-export function createDriver(name: ContenderName, endpoints: string[]): Driver {
+export function createDriver(name: ContenderName, endpoints: string[], opts: { liftReceiveLimit?: boolean } = {}): Driver {
   switch (name) {
     case 'ours':
       return new OursDriver(endpoints, 'grpc-js');
     case 'ours-http2':
       return new OursDriver(endpoints, 'http2');
     case 'etcd3':
-      return new Etcd3Driver(endpoints);
+      return new Etcd3Driver(endpoints, opts.liftReceiveLimit);
+    case 'go':
+      throw new Unsupported('etcd\'s Go benchmark tool runs as its own process (gobench.ts), not in a worker');
     case 'grpc-js':
       return new GrpcJsFloor(endpoints);
     case 'http2':
       return new Http2Floor(endpoints);
+    case 'http2-prevkv': {
+      const f = new Http2Floor(endpoints);
+      f.prevKv = true;
+      return f;
+    }
   }
 }

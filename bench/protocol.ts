@@ -1,7 +1,7 @@
 // What the orchestrator (bench.ts) and a worker child (worker.ts) tell each other over the IPC channel.
 import type { ContenderName } from './drivers';
 
-export const WORKLOADS = ['seq-put', 'put-64', 'put-256', 'get-64', 'get-256', 'watch', 'watch-self', 'watch-burst', 'keepalive', 'mem', 'clients'] as const;
+export const WORKLOADS = ['seq-put', 'put-64', 'put-256', 'get-64', 'get-256', 'list', 'watch', 'watch-self', 'watch-burst', 'keepalive', 'mem', 'clients'] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
 /** Internal jobs that are not workloads of their own. */
@@ -10,11 +10,12 @@ export type JobKind = WorkloadId | 'probe' | 'watch-writer';
 export interface Params {
   /** 256 in the brief. */
   valueSize: number;
-  seqOps: number;
-  seqWarmup: number;
-  /** Throughput window and warm-up before it, seconds. */
+  /** The measured window of sequential put and put/get throughput, and the warm-up before it, seconds. */
   tpSeconds: number;
   tpWarmupSeconds: number;
+  /** The list workload: this many keys of `listValueSize` bytes, loaded once per run, listed in one call. */
+  listKeys: number;
+  listValueSize: number;
   /** Distinct keys cycled through by the put/get throughput runs. */
   tpKeys: number;
   watchEvents: number;
@@ -48,6 +49,8 @@ export interface Job {
   prefilled?: boolean;
   /** watch-writer: write the puts in transactions of `params.burstTxnOps` puts each. */
   burst?: boolean;
+  /** list, etcd3: keep grpc-js's default 4 MB receive limit instead of lifting it. */
+  defaultReceiveLimit?: boolean;
 }
 
 /** Numbers a job reports (all plain numbers so they aggregate generically). */

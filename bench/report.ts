@@ -1,6 +1,6 @@
 // Rendering: the stdout table, bench/results/latest.md and the hand-written SVG chart.
 import { CONTENDER_LABEL, type ContenderName } from './drivers';
-import type { RowSummary } from './rows';
+import type { HalfCheck, RowSummary, Spread } from './rows';
 
 export interface ReportContext {
   quick: boolean;
@@ -10,6 +10,7 @@ export interface ReportContext {
   machineLines: string[];
   methodLines: string[];
   notes: string[];
+  stability: HalfCheck[];
 }
 
 export function fmtNum(v: number | undefined, decimals: number): string {
@@ -28,19 +29,38 @@ function cellText(s: RowSummary, c: ContenderName, skipped: ReportContext['skipp
   if (!x) return '–';
   if (x.unsupported && x.okRounds === 0) return 'n/a';
   if (x.okRounds === 0) return x.failedRounds ? 'FAIL' : '–';
-  return fmtNum(x.median, s.row.decimals) + (x.failedRounds ? '*' : '');
+  const range = x.okRounds > 1 ? ` (${fmtNum(x.min, s.row.decimals)}–${fmtNum(x.max, s.row.decimals)})` : '';
+  return fmtNum(x.median, s.row.decimals) + range + (x.failedRounds ? '*' : '');
+}
+
+/** A paired ratio's median with the smallest and largest per-round ratio. */
+function ratioText(v: number | undefined, spread: Spread | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  return spread && spread.rounds > 1 ? `${fmtRatio(v)} (${spread.min.toFixed(2)}–${spread.max.toFixed(2)})` : fmtRatio(v);
 }
 
 function targetText(s: RowSummary): string {
+  const parts: string[] = [];
   const t = s.row.target;
-  return t ? `${t.op === '>=' ? '≥' : '≤'} ${t.value.toFixed(1)}×` : '';
+  if (t) parts.push(`${t.op === '>=' ? '≥' : '≤'} ${t.value.toFixed(1)}× etcd3`);
+  const f = s.row.floorTarget;
+  if (f) parts.push(`${f.op === '>=' ? '≥' : '≤'} ${f.value.toFixed(2)}× floor`);
+  return parts.join(', ');
 }
 
 function verdictText(s: RowSummary): string {
-  if (!s.verdict) return '';
-  if (!s.best) return s.verdict;
-  const which = `${s.best.contender === 'ours' ? 'grpc-js' : 'http2'} ${fmtRatio(s.best.ratio)}`;
-  return s.verdictNote ? `${s.verdict} (${which}; ${s.verdictNote})` : `${s.verdict} (${which})`;
+  const parts: string[] = [];
+  if (s.verdict) {
+    if (!s.best) parts.push(s.verdict);
+    else {
+      const which = `${s.best.contender === 'ours' ? 'grpc-js' : 'http2'} ${fmtRatio(s.best.ratio)}`;
+      parts.push(s.verdictNote ? `${s.verdict} (${which}; ${s.verdictNote})` : `${s.verdict} (${which})`);
+    }
+  }
+  if (s.floorVerdict) {
+    parts.push(s.floorBest ? `${s.floorVerdict} (${s.floorBest.contender === 'ours' ? 'grpc-js' : 'http2'} ${fmtRatio(s.floorBest.ratio)} of floor)` : s.floorVerdict);
+  }
+  return parts.join('; ');
 }
 
 interface Column {
@@ -54,12 +74,14 @@ function columns(ctx: ReportContext): Column[] {
   for (const c of ctx.contenders) cols.push({ head: CONTENDER_LABEL[c], get: (s) => cellText(s, c, ctx.skipped) });
   const has = (c: ContenderName) => ctx.contenders.includes(c) && !ctx.skipped[c];
   if (has('etcd3')) {
-    if (has('ours')) cols.push({ head: 'ours/etcd3', get: (s) => fmtRatio(s.vsEtcd3.ours) });
-    if (has('ours-http2')) cols.push({ head: 'ours-h2/etcd3', get: (s) => fmtRatio(s.vsEtcd3['ours-http2']) });
+    if (has('ours')) cols.push({ head: 'ours/etcd3', get: (s) => ratioText(s.vsEtcd3.ours, s.vsEtcd3Spread.ours) });
+    if (has('ours-http2')) cols.push({ head: 'ours-h2/etcd3', get: (s) => ratioText(s.vsEtcd3['ours-http2'], s.vsEtcd3Spread['ours-http2']) });
+    if (has('go')) cols.push({ head: 'Go/etcd3', get: (s) => ratioText(s.vsEtcd3.go, s.vsEtcd3Spread.go) });
   }
-  if (has('http2')) {
-    if (has('ours')) cols.push({ head: 'ours/h2-floor', get: (s) => fmtRatio(s.vsFloor.ours) });
-    if (has('ours-http2')) cols.push({ head: 'ours-h2/h2-floor', get: (s) => fmtRatio(s.vsFloor['ours-http2']) });
+  if (has('http2') || has('http2-prevkv')) {
+    const floor = has('http2-prevkv') ? 'floor+prev_kv' : 'h2-floor';
+    if (has('ours')) cols.push({ head: `ours/${floor}`, get: (s) => ratioText(s.vsFloor.ours, s.vsFloorSpread.ours) });
+    if (has('ours-http2')) cols.push({ head: `ours-h2/${floor}`, get: (s) => ratioText(s.vsFloor['ours-http2'], s.vsFloorSpread['ours-http2']) });
   }
   cols.push({ head: 'target', get: targetText });
   cols.push({ head: 'result', get: verdictText, left: true });
@@ -88,7 +110,8 @@ export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
   for (const s of rows) out.push('| ' + cols.map((c) => esc(c.get(s))).join(' | ') + ' |');
   out.push('');
   out.push(
-    'Cells are medians over rounds. Ratios are paired: computed per round (same round, same etcd state), then the median is taken. ' +
+    'Cells are medians over rounds, with the smallest and largest round in brackets. Ratios are paired: computed per round (same round, same etcd state), then the median is taken; the brackets give the smallest and largest per-round ratio. ' +
+      'The floor ratios divide by the http2 floor + prev_kv (the same server work as ours) where it ran. ' +
       '`ours` in a target is the better of our two transports (the one named in the result column); a transport with a failed round is not eligible. ' +
       '`*` = some rounds failed (see notes); `n/a` = the contender does not offer this; `skipped` = the contender could not run at all.',
     '',
@@ -96,10 +119,35 @@ export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
   out.push('## Targets', '');
   for (const s of rows) {
     const t = s.row.target;
-    if (!t) continue;
-    out.push(`- ${s.row.label}: ours/etcd3 ${t.op === '>=' ? '≥' : '≤'} ${t.value.toFixed(1)}×${s.row.targetNote ? `, ${s.row.targetNote}` : ''} — **${verdictText(s) || 'n/a'}**`);
+    const f = s.row.floorTarget;
+    if (!t && !f) continue;
+    const what = [t ? `ours/etcd3 ${t.op === '>=' ? '≥' : '≤'} ${t.value.toFixed(1)}×` : '', f ? `ours/floor ${f.op === '>=' ? '≥' : '≤'} ${f.value.toFixed(2)}×` : ''].filter(Boolean).join(', ');
+    out.push(`- ${s.row.label}: ${what}${s.row.targetNote ? `, ${s.row.targetNote}` : ''} — **${verdictText(s) || 'n/a'}**`);
   }
   out.push('');
+  if (ctx.stability.length) {
+    const bad = ctx.stability.filter((h) => Math.abs(h.driftPct) > 10);
+    out.push('## Stability', '');
+    out.push(
+      `Each timed window measured in two halves (ops/s; sequential put: p50 µs). ${bad.length} of ${ctx.stability.length} windows have halves more than 10 % apart${bad.length ? ' (marked ✘)' : ''}.`,
+      '',
+      '| workload | contender | ' + [...new Set(ctx.stability.map((h) => h.round))].map((r) => `round ${r}: 1st / 2nd half`).join(' | ') + ' |',
+      '| --- | --- |' + [...new Set(ctx.stability.map((h) => h.round))].map(() => ' ---: |').join(''),
+    );
+    const rounds = [...new Set(ctx.stability.map((h) => h.round))];
+    const keys = [...new Set(ctx.stability.map((h) => `${h.workload}\u0000${h.contender}`))];
+    for (const k of keys) {
+      const [w, c] = k.split('\u0000') as [string, ContenderName];
+      const cells = rounds.map((r) => {
+        const h = ctx.stability.find((x) => x.workload === w && x.contender === c && x.round === r);
+        if (!h) return '–';
+        const d = `${h.driftPct >= 0 ? '+' : ''}${h.driftPct.toFixed(1)} %`;
+        return `${fmtNum(h.firstHalf, 0)} / ${fmtNum(h.secondHalf, 0)} (${d}${Math.abs(h.driftPct) > 10 ? ' ✘' : ''})`;
+      });
+      out.push(`| ${w} | ${CONTENDER_LABEL[c]} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
   out.push('## Method', '', ...ctx.methodLines.map((l) => `- ${l}`), '');
   if (Object.keys(ctx.skipped).length) {
     out.push('## Skipped contenders', '');
@@ -129,8 +177,10 @@ export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
 const COLORS: Partial<Record<ContenderName, string>> = {
   ours: '#2b6cb0',
   'ours-http2': '#38a169',
+  go: '#d69e2e',
   'grpc-js': '#a0aec0',
   http2: '#4a5568',
+  'http2-prevkv': '#718096',
 };
 
 function xmlEsc(s: string): string {
@@ -143,8 +193,8 @@ function xmlEsc(s: string): string {
  * with etcd3 at 1× and the target marked.
  */
 export function renderSvg(rows: RowSummary[], ctx: ReportContext): string {
-  const groups = rows.filter((s) => s.row.target);
-  const bars: ContenderName[] = (['ours', 'ours-http2', 'grpc-js', 'http2'] as ContenderName[]).filter(
+  const groups = rows.filter((s) => s.row.target || s.row.floorTarget);
+  const bars: ContenderName[] = (['ours', 'ours-http2', 'go', 'grpc-js', 'http2', 'http2-prevkv'] as ContenderName[]).filter(
     (c) => ctx.contenders.includes(c) && !ctx.skipped[c],
   );
   const labelW = 300;

@@ -76,24 +76,46 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 // ---- workloads -------------------------------------------------------------------------------------------
 
+/**
+ * Sequential puts for `tpWarmupSeconds`, then every put's latency over a `tpSeconds` window (one after another,
+ * process.hrtime.bigint). The window's two halves are reported separately (their p50s), so a drift shows.
+ */
 async function seqPut(d: Driver): Promise<Metrics> {
   await d.connect();
-  for (let i = 0; i < P.seqWarmup; i++) await d.put(keyOf(i % P.tpKeys), VALUE);
-  const lat = new Float64Array(P.seqOps);
+  let i = 0;
+  const warmEnd = nowNs() + P.tpWarmupSeconds * 1e9;
+  while (nowNs() < warmEnd) await d.put(keyOf(i++ % P.tpKeys), VALUE);
+  let lat = new Float64Array(1 << 14);
+  let n = 0;
+  let half = -1;
   const cpu = new CpuMeter().start();
-  for (let i = 0; i < P.seqOps; i++) {
-    const t0 = process.hrtime.bigint();
-    await d.put(keyOf(i % P.tpKeys), VALUE);
-    lat[i] = Number(process.hrtime.bigint() - t0) / 1000;
+  const start = nowNs();
+  const mid = start + (P.tpSeconds * 1e9) / 2;
+  const end = start + P.tpSeconds * 1e9;
+  for (;;) {
+    const t0 = nowNs();
+    if (t0 >= end) break;
+    if (half < 0 && t0 >= mid) half = n;
+    await d.put(keyOf(i++ % P.tpKeys), VALUE);
+    if (n === lat.length) {
+      const grown = new Float64Array(n * 2);
+      grown.set(lat);
+      lat = grown;
+    }
+    lat[n++] = (nowNs() - t0) / 1000;
   }
   const c = cpu.stop();
+  const all = lat.subarray(0, n);
+  if (half < 0) half = n;
   return {
-    p50Us: quantile(lat, 0.5),
-    p99Us: quantile(lat, 0.99),
-    meanUs: mean(lat),
-    ops: P.seqOps,
+    p50Us: quantile(all, 0.5),
+    p99Us: quantile(all, 0.99),
+    meanUs: mean(all),
+    ops: n,
+    firstHalf: quantile(all.subarray(0, half), 0.5),
+    secondHalf: quantile(all.subarray(half), 0.5),
     cpuPct: c.cpuPct,
-    cpuUsPerOp: (c.cpuMs * 1000) / P.seqOps,
+    cpuUsPerOp: (c.cpuMs * 1000) / n,
   };
 }
 
@@ -133,9 +155,14 @@ async function throughput(d: Driver, op: 'put' | 'get', inflight: number): Promi
   const cpu = new CpuMeter().start();
   ops = 0;
   measuring = true;
-  await sleep(P.tpSeconds * 1000);
+  const t0 = nowNs();
+  await sleep((P.tpSeconds * 1000) / 2);
+  const halfOps = ops;
+  const t1 = nowNs();
+  await sleep((P.tpSeconds * 1000) / 2);
   measuring = false;
   const done = ops;
+  const t2 = nowNs();
   const c = cpu.stop();
   const r = rss.stop();
   stop = true;
@@ -144,6 +171,9 @@ async function throughput(d: Driver, op: 'put' | 'get', inflight: number): Promi
   return {
     opsPerSec: done / (c.wallMs / 1000),
     ops: done,
+    // ops/s in each half of the window: a warm-up that was too short, or other load, shows as a difference.
+    firstHalf: halfOps / ((t1 - t0) / 1e9),
+    secondHalf: (done - halfOps) / ((t2 - t1) / 1e9),
     cpuPct: c.cpuPct,
     cpuUsPerOp: (c.cpuMs * 1000) / done,
     baseRssMB: baseRss,
@@ -376,6 +406,24 @@ async function clients(): Promise<Metrics> {
   };
 }
 
+/**
+ * list: one listing of the `listKeys` keys under the prefix (loaded by the orchestrator once per run), through
+ * the library's own call. Time from the call to its result; peak RSS sampled every 20 ms and from the kernel.
+ */
+async function list(d: Driver): Promise<Metrics> {
+  await d.connect();
+  gc();
+  const baseRss = process.memoryUsage.rss() / MB;
+  const rss = new RssSampler().start(20);
+  const cpu = new CpuMeter().start();
+  const n = await d.list(job.prefix);
+  const c = cpu.stop();
+  const r = rss.stop();
+  if (n !== P.listKeys) throw new Error(`listed ${n} keys, expected ${P.listKeys}`);
+  const peak = Math.max(r.peakMB, maxRssMB());
+  return { listMs: c.wallMs, cpuMs: c.cpuMs, keys: n, baseRssMB: baseRss, peakRssMB: peak, peakRssDeltaMB: peak - baseRss };
+}
+
 async function probe(d: Driver): Promise<Metrics> {
   const t0 = nowNs();
   await d.connect();
@@ -393,7 +441,7 @@ async function main(): Promise<void> {
     if (job.kind === 'clients') metrics = await clients();
     else if (job.kind === 'watch-writer') metrics = await watchWriter();
     else {
-      d = createDriver(job.contender, job.endpoints);
+      d = createDriver(job.contender, job.endpoints, { liftReceiveLimit: job.kind === 'list' && !job.defaultReceiveLimit });
       switch (job.kind) {
         case 'probe':
           metrics = await probe(d);
@@ -412,6 +460,9 @@ async function main(): Promise<void> {
           break;
         case 'get-256':
           metrics = await throughput(d, 'get', 256);
+          break;
+        case 'list':
+          metrics = await list(d);
           break;
         case 'watch':
           metrics = await watch(d);

@@ -116,13 +116,16 @@ export class Connection {
       try {
         if (this.auth) token = await this.callToken(this.auth);
         const metadata = token ? { ...leader, token } : leader;
-        return await this.transport.unary(method, request, { deadline: attemptDeadline, metadata, signal: options.signal });
+        // etcd is told the caller's deadline only; the per-attempt one is ours to keep (a local timer whose
+        // expiry resets the stream, which ends etcd's work on it as well).
+        const localDeadline = attemptDeadline !== deadline ? attemptDeadline : undefined;
+        return await this.transport.unary(method, request, { deadline, localDeadline, metadata, signal: options.signal });
       } catch (caught) {
         if (this.closing) throw new ClientClosedError();
         if (options.signal?.aborted) throw caught;
         let err = caught;
-        // etcd is told each deadline and may give up a moment before our own timer fires, in its own words
-        // ("context deadline exceeded", code 2): an answer at the deadline is that deadline running out.
+        // etcd is told the caller's deadline and may give up a moment before our own timer fires, in its own
+        // words ("context deadline exceeded", code 2): an answer at a deadline is that deadline running out.
         const attemptExpired =
           err instanceof GrpcStatusError &&
           attemptDeadline !== undefined &&

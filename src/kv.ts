@@ -38,6 +38,11 @@ const NUL = Buffer.from([0]);
 
 const notFound = (index: number): ResponseInit => ({ code: ERROR_KEY_NOT_FOUND, message: MESSAGE_KEY_NOT_FOUND, index });
 
+// Every field at its default, built once: get and put copy these and set their own fields, where
+// `fromPartial` would build a fresh base (two empty Buffers) and test every field on each call.
+const RANGE_DEFAULTS: Readonly<RangeRequest> = Object.freeze(RangeRequest.fromPartial({}));
+const PUT_DEFAULTS: Readonly<PutRequest> = Object.freeze(PutRequest.fromPartial({}));
+
 /** `head()`: the store revision and the answering member's identity, from a one-key range. */
 export function head(conn: Connection): Promise<Response> {
   return respond(conn, ACTION_GET, async () => {
@@ -55,7 +60,7 @@ export function head(conn: Connection): Promise<Response> {
 /** `get(key[, revision])`: one key, at the latest or a past revision; 100 when absent. */
 export function get(conn: Connection, key: Buffer, revision: number): Promise<Response> {
   return respond(conn, ACTION_GET, async () => {
-    const res = await conn.unary(KVService.range, RangeRequest.fromPartial({ key, revision: BigInt(revision) }));
+    const res = await conn.unary(KVService.range, { ...RANGE_DEFAULTS, key, revision: BigInt(revision) });
     const index = Number(res.header?.revision ?? 0n);
     const kv = res.kvs[0];
     if (!kv) return notFound(index);
@@ -66,7 +71,7 @@ export function get(conn: Connection, key: Buffer, revision: number): Promise<Re
 /** `set`/`put`: unconditional write; `prev_value()` is the old kv, `value()` stays empty as in C++. */
 export function put(conn: Connection, key: Buffer, value: Buffer, lease: bigint): Promise<Response> {
   return respond(conn, ACTION_SET, async () => {
-    const res = await conn.unary(KVService.put, PutRequest.fromPartial({ key, value, lease, prevKv: true }));
+    const res = await conn.unary(KVService.put, { ...PUT_DEFAULTS, key, value, lease, prevKv: true });
     const init: ResponseInit = { index: Number(res.header?.revision ?? 0n) };
     if (res.prevKv) init.prevValue = Value.fromKv(res.prevKv);
     return init;

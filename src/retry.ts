@@ -20,7 +20,8 @@
 //   failing: a later attempt has room for it. The caller's own deadline (`set_grpc_timeout`) still bounds the
 //   whole call and is reported as 4 "gRPC timeout"; only when the per-attempt deadline ran out first does the
 //   attempt count as UNAVAILABLE. Writes get no per-attempt deadline: abandoning one would leave its outcome
-//   unknown, and it could not be retried anyway.
+//   unknown, and it could not be retried anyway. The per-attempt deadline stays local (CallOptions.localDeadline):
+//   etcd is not sent it, so a read carries no grpc-timeout header unless the caller set a timeout.
 //
 // - Bounds. At most MAX_UNARY_ATTEMPTS attempts, spaced by backoffMs, so a dead cluster answers 14 instead of
 //   hanging even without a client timeout.
@@ -74,8 +75,12 @@ const LEADER_SERVICES = ['/etcdserverpb.KV/', '/etcdserverpb.Lease/', '/v3lockpb
 
 /** Whether a call should carry etcd's `hasleader` metadata (refused at once by a member without a leader). */
 export function requiresLeader(path: string): boolean {
-  return LEADER_SERVICES.some((prefix) => path.startsWith(prefix));
+  // Asked on every call: remembered per path (a handful of method paths, never user input).
+  let v = leaderByPath.get(path);
+  if (v === undefined) leaderByPath.set(path, (v = LEADER_SERVICES.some((prefix) => path.startsWith(prefix))));
+  return v;
 }
+const leaderByPath = new Map<string, boolean>();
 
 /**
  * etcd's answers that mean the request was refused before it was looked at, so it was surely not applied:

@@ -196,6 +196,8 @@ export class GrpcJsTransport implements Transport {
       if (signal?.aborted) return reject(signal.reason);
       const callOptions: grpc.CallOptions = options.deadline !== undefined ? { deadline: options.deadline } : {};
       let onAbort: (() => void) | undefined;
+      let localTimer: NodeJS.Timeout | undefined;
+      let expired = false;
       const call = this.client.makeUnaryRequest(
         method.path,
         requestSerializer(method),
@@ -205,13 +207,23 @@ export class GrpcJsTransport implements Transport {
         callOptions,
         (err, value) => {
           this.active.delete(call);
+          if (localTimer !== undefined) clearTimeout(localTimer);
           if (onAbort) signal!.removeEventListener('abort', onAbort);
           if (signal?.aborted) reject(signal.reason);
+          else if (expired) reject(new GrpcStatusError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined, true));
           else if (err) reject(statusError(err, options));
           else resolve(value!);
         },
       );
       this.active.add(call);
+      const local = options.localDeadline;
+      if (local !== undefined && (options.deadline === undefined || local < options.deadline)) {
+        // Ours alone (see CallOptions.localDeadline): cancelling resets the stream; the callback reports code 4.
+        localTimer = setTimeout(() => {
+          expired = true;
+          call.cancel();
+        }, Math.max(0, local - Date.now()));
+      }
       if (signal) {
         onAbort = () => call.cancel();
         signal.addEventListener('abort', onAbort, { once: true });

@@ -237,13 +237,20 @@ abstract class Call {
   private body: Buffer | undefined = undefined;
   private bodyGot = 0;
 
+  /** When the call is abandoned here: the earlier of `deadline` and the local-only deadline. */
+  readonly expiry: number | undefined;
+
   constructor(
     readonly t: Http2Transport,
     readonly path: string,
+    /** The deadline the server is told (grpc-timeout). */
     readonly deadline: number | undefined,
+    localDeadline: number | undefined,
     readonly metadata: Readonly<Record<string, string>> | undefined,
     readonly signal: AbortSignal | undefined,
-  ) {}
+  ) {
+    this.expiry = localDeadline === undefined || (deadline !== undefined && deadline <= localDeadline) ? deadline : localDeadline;
+  }
 
   /** The HTTP/2 stream is open: send what there is to send. */
   abstract opened(stream: H2Stream): void;
@@ -414,7 +421,7 @@ abstract class Call {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function onDeadline(call: Call): void {
-  const left = call.deadline! - Date.now();
+  const left = call.expiry! - Date.now();
   if (left > 0) {
     call.deadlineTimer = setTimeout(onDeadline, Math.min(left, MAX_TIMER_MS), call);
     return;
@@ -496,7 +503,7 @@ class UnaryCall<Req, Res> extends Call {
     private readonly resolve: (value: Res) => void,
     private readonly reject: (reason: unknown) => void,
   ) {
-    super(t, method.path, options.deadline, options.metadata, options.signal);
+    super(t, method.path, options.deadline, options.localDeadline, options.metadata, options.signal);
   }
 
   opened(stream: H2Stream): void {
@@ -544,7 +551,7 @@ class StreamingCall<Req, Res> extends Call implements StreamCall<Req> {
     /** The framed request of a server-streaming call. */
     private readonly request: Buffer | undefined,
   ) {
-    super(t, method.path, options.deadline, options.metadata, options.signal);
+    super(t, method.path, options.deadline, undefined, options.metadata, options.signal);
   }
 
   write(message: Req): void {
@@ -735,9 +742,9 @@ export class Http2Transport implements Transport {
   // ---- dispatching calls ----
 
   private start(call: Call): void {
-    const deadline = call.deadline;
-    if (deadline !== undefined) {
-      const ms = deadline - Date.now();
+    const expiry = call.expiry;
+    if (expiry !== undefined) {
+      const ms = expiry - Date.now();
       if (ms <= 0) {
         call.deadlineExceeded();
         return;
@@ -777,12 +784,12 @@ export class Http2Transport implements Transport {
   /** Opens the call's HTTP/2 stream on `s`. False when the session refused (it is retired then). */
   private attach(call: Call, s: Session): boolean {
     let timeoutMs = -1;
-    if (call.deadline !== undefined) {
-      timeoutMs = call.deadline - Date.now();
-      if (timeoutMs <= 0) {
+    if (call.expiry !== undefined) {
+      if (call.expiry <= Date.now()) {
         call.deadlineExceeded();
         return true;
       }
+      if (call.deadline !== undefined) timeoutMs = Math.max(1, call.deadline - Date.now());
     }
     const headers = s.ep.headers(call.path, timeoutMs, call.metadata);
     let stream: H2Stream;
@@ -823,7 +830,7 @@ export class Http2Transport implements Transport {
     }
     this.pending.add(call);
     // The wait is bounded; a shorter deadline bounds it by itself.
-    if (call.deadline === undefined || call.deadline - Date.now() > PENDING_TIMEOUT_MS) {
+    if (call.expiry === undefined || call.expiry - Date.now() > PENDING_TIMEOUT_MS) {
       call.waitTimer = setTimeout(onWaitTimeout, PENDING_TIMEOUT_MS, call);
     }
     this.kick();

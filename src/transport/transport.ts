@@ -17,8 +17,15 @@ export interface MethodDescriptor<Req, Res> {
 }
 
 export interface CallOptions {
-  /** Absolute deadline in ms since the epoch; undefined means none. */
+  /** Absolute deadline in ms since the epoch, also sent to the server (`grpc-timeout`); undefined means none. */
   readonly deadline?: number | undefined;
+  /**
+   * A deadline of our own that the server is not told about (unary calls): past it the call is abandoned here
+   * exactly as past `deadline` (code 4, `localDeadline`, the stream reset, which ends the server's work too).
+   * The client's per-attempt deadline uses it: sending it would add a header to every read and have etcd
+   * answer a moment before our timer in its own words.
+   */
+  readonly localDeadline?: number | undefined;
   /** Request metadata (e.g. the auth `token`). */
   readonly metadata?: Readonly<Record<string, string>> | undefined;
   /** Cancels the call: a unary call rejects with the signal's reason, a stream is cancelled. */

@@ -388,6 +388,29 @@ test('unary: a deadline rejects with code 4 localDeadline, resets the stream, an
   assert.is(e2.localDeadline, true);
 });
 
+test('unary: a local deadline ends the call like a deadline (code 4 localDeadline, stream reset) but is not sent as grpc-timeout', async () => {
+  const t = transport([{ port: a.port }]);
+  await range(t, 'echo'); // connected
+  const cancelledBefore = a.cancelled;
+  const deadlinesBefore = a.deadlines.length;
+  const t0 = Date.now();
+  const e = await rejection(range(t, 'hang', { localDeadline: t0 + 200 }));
+  const ms = Date.now() - t0;
+  assert.is(e.code, 4);
+  assert.is(e.localDeadline, true);
+  assert.ok(ms >= 190 && ms < 1000, `took ${ms} ms`);
+  await eventually(() => a.cancelled > cancelledBefore, 2000, 'the server to see the cancellation');
+  assert.is(a.deadlines.length, deadlinesBefore, 'the server was told no deadline');
+  // with both, the server is told the caller's deadline and the earlier local one ends the call
+  const t1 = Date.now();
+  const deadline = t1 + 60_000;
+  const e2 = await rejection(range(t, 'hang', { deadline, localDeadline: t1 + 200 }));
+  assert.is(e2.code, 4);
+  assert.ok(Date.now() - t1 < 1000, `took ${Date.now() - t1} ms`);
+  const seen = a.deadlines[a.deadlines.length - 1]!;
+  assert.ok(Math.abs(seen - deadline) < 100, `server deadline ${seen} vs ${deadline}`);
+});
+
 test('unary: an AbortSignal rejects with its reason and cancels the call on the server', async () => {
   const t = transport([{ port: a.port }]);
   await range(t, 'echo');
