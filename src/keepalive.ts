@@ -21,10 +21,9 @@ import {
   GrpcStatusError,
   KeepAliveError,
   LeaseExpiredError,
-  isTransientStreamError,
   needsNewToken,
 } from './errors';
-import { backoffMs } from './retry';
+import { backoffMs, streamMayReopen } from './retry';
 import { StreamSession } from './stream-session';
 import { trace } from './trace';
 import type { StreamCall, StreamHandlers } from './transport/transport';
@@ -434,7 +433,7 @@ export class LeaseKeeper {
       // The token expired or the auth store changed: authenticate again for the next stream, once.
       this.renewedToken = true;
       this.deps.renewToken();
-    } else if (status && !isTransientStreamError(status.code)) {
+    } else if (status && !streamMayReopen(status)) {
       trace('lease', `keepalive stream failed for good: ${status.code} ${status.details}`);
       for (const kept of [...this.leases.values()]) this.fail(kept, refreshFailure(kept.id, status.code, status.details));
       return this.goIdle();

@@ -28,13 +28,12 @@ import {
   ERROR_GRPC_OUT_OF_RANGE,
   ERROR_GRPC_RESOURCE_EXHAUSTED,
   GrpcStatusError,
-  isTransientStreamError,
   needsNewToken,
   toFailure,
   watchCancelStatus,
 } from './errors';
 import { Event, Response } from './response';
-import { backoffMs } from './retry';
+import { backoffMs, streamMayReopen } from './retry';
 import { StreamSession } from './stream-session';
 import { trace } from './trace';
 
@@ -320,7 +319,7 @@ export class WatchEngine {
     if (err instanceof ClientClosedError) return;
     const status = err instanceof GrpcStatusError ? err : null;
     const renewable = status !== null && needsNewToken(status) && this.conn.auth !== undefined && !this.renewedToken;
-    if (status && !isTransientStreamError(status.code) && !renewable) {
+    if (status && !streamMayReopen(status) && !renewable) {
       // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
       const { code, message } = toFailure(status);
       trace('watch', `stream failed permanently: ${code} ${message}`);
