@@ -1,4 +1,4 @@
-// User/password authentication against a real etcd 3.4: every constructor form, the token on every call and
+// User/password authentication against a real etcd: every constructor form, the token on every call and
 // stream, transparent renewal when etcd calls the token invalid or stale (expired simple token, password re-set,
 // JWT after an auth-store change) for unary calls, watchers and keepalives — also across a stream re-open —, a
 // wrong password (16, final), permission denied (7, final), credentials against a server without auth, and
@@ -95,7 +95,7 @@ function values(into: string[]): (r: Response) => void {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const main = suite<{ cluster: EtcdCluster; proxy: Proxy; alice: Client }>(`auth (etcd 3.4, simple tokens, --auth-token-ttl ${TOKEN_TTL_S})`);
+const main = suite<{ cluster: EtcdCluster; proxy: Proxy; alice: Client }>(`auth (simple tokens, --auth-token-ttl ${TOKEN_TTL_S})`);
 
 main.before(async (ctx) => {
   ctx.cluster = await startEtcd({ name: 'it-auth', dataDirOnTmpfs: true, extraArgs: [`--auth-token-ttl=${TOKEN_TTL_S}`] });
@@ -321,7 +321,7 @@ main('permission denied is 7 with etcd\'s message, for calls and watchers alike,
 
 // ---------------------------------------------------------------------------------------------------------
 
-const jwt = suite<{ pki: TestPki; cluster: EtcdCluster; proxy: Proxy }>('auth (etcd 3.4, JWT tokens: revision of auth store is old)');
+const jwt = suite<{ pki: TestPki; cluster: EtcdCluster; proxy: Proxy }>('auth (JWT tokens: revision of auth store is old)');
 
 jwt.before(async (ctx) => {
   ctx.pki = makeCerts();
@@ -394,7 +394,7 @@ jwt('an auth-store change makes the token stale; unary calls and a re-opened wat
 
 // ---------------------------------------------------------------------------------------------------------
 
-const tls = suite<{ pki: TestPki; cluster: EtcdCluster }>('auth over mutual TLS (etcd 3.4)');
+const tls = suite<{ pki: TestPki; cluster: EtcdCluster }>('auth over mutual TLS');
 
 tls.before(async (ctx) => {
   ctx.pki = makeCerts();

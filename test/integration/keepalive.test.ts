@@ -1,4 +1,4 @@
-// KeepAlive against a real etcd 3.4: refresh pacing, lease loss (revoke, long outage, expiry while cut off, each
+// KeepAlive against a real etcd: refresh pacing, lease loss (revoke, long outage, expiry while cut off, each
 // within the documented bound), Cancel, one shared stream, surviving a proxy outage and etcd restarts (one longer
 // than the TTL: a lease in doubt that etcd confirms alive), and closing with the client.
 
@@ -15,7 +15,7 @@ import { eventually, ok } from './util';
 let cluster: EtcdCluster;
 let client: Client;
 
-const test = suite('keepalive integration (etcd 3.4)');
+const test = suite('keepalive integration');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-keepalive', dataDirOnTmpfs: true });

@@ -20,12 +20,12 @@ import {
 import { Event_EventType } from '../../generated/mvcc/mvccpb/kv';
 import { Client, ClientClosedError, GrpcStatusError } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../../scripts/etcd';
-import { eventually, kvIs, ok, uniquePrefix } from './util';
+import { etcdVersion, eventually, kvIs, ok, uniquePrefix } from './util';
 
 let cluster: EtcdCluster;
 let client: Client;
 
-const test = suite('raw generated stubs (etcd 3.4)');
+const test = suite('raw generated stubs');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-raw', dataDirOnTmpfs: true });
@@ -190,9 +190,9 @@ test('raw unary calls accept an AbortSignal', async () => {
   assert.is(err, reason, 'rejects with the caller’s own reason');
 });
 
-test('raw.maintenance.status reports version 3.4.x', async () => {
+test('raw.maintenance.status reports the version of the etcd binary under test', async () => {
   const st = await client.raw.maintenance.status(StatusRequest.fromPartial({}));
-  assert.match(st.version, /^3\.4\.\d+$/);
+  assert.is(st.version, etcdVersion().join('.'));
   assert.is(typeof st.leader, 'bigint');
   assert.ok(st.leader !== 0n);
   assert.is(st.leader, st.header!.memberId, 'single member is its own leader');
