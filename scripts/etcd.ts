@@ -3,10 +3,10 @@
  * clusters) on free loopback ports, with temporary data directories that are
  * always cleaned up.
  *
- * Targets etcd 3.4 (Debian packages etcd-server / etcd-client), also works
- * with newer releases. Overrides: ETCD_BIN, ETCDCTL_BIN.
+ * Works with etcd 3.4 (Debian packages etcd-server / etcd-client) through 3.7; the flags that differ between
+ * versions are chosen by versionFlags(). Overrides: ETCD_BIN, ETCDCTL_BIN.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -37,6 +37,11 @@ export interface StartEtcdOptions {
    * leader() and etcdctl() then speak TLS too, trusting `trustedCaFile` and presenting the client certificate.
    */
   tls?: EtcdTlsOptions;
+  /**
+   * etcd's timed watch progress notifications every this many ms (etcd's default: 10 min). The flag's name
+   * depends on the version: see versionFlags().
+   */
+  watchProgressNotifyIntervalMs?: number;
 }
 
 export interface EtcdTlsOptions {
@@ -171,6 +176,45 @@ function childEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     env[k] = v;
   }
   return { ...env, ...extra };
+}
+
+// ---------------------------------------------------------------------------
+// flags that depend on the etcd version (the only place that knows them)
+
+/** [major, minor, patch] of an etcd binary. */
+export type EtcdVersionTriple = readonly [number, number, number];
+
+const binVersions = new Map<string, EtcdVersionTriple>();
+
+/** The version of an etcd binary, from `etcd --version` (read once per path). */
+export function etcdVersionOf(bin: string): EtcdVersionTriple {
+  let v = binVersions.get(bin);
+  if (!v) {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8', env: childEnv() });
+    const m = /etcd Version:\s*(\d+)\.(\d+)\.(\d+)/.exec(out);
+    if (!m) throw new Error(`cannot read the etcd version of ${bin} from: ${out}`);
+    v = [Number(m[1]), Number(m[2]), Number(m[3])];
+    binVersions.set(bin, v);
+  }
+  return v;
+}
+
+/**
+ * The etcd flags for the launcher options whose flag differs between etcd versions:
+ * - `watchProgressNotifyIntervalMs`: `--experimental-watch-progress-notify-interval` on 3.4/3.5, renamed
+ *   `--watch-progress-notify-interval` in 3.6 (the old name deprecated there, and rejected by 3.7 like every
+ *   `--experimental-*` flag).
+ * Everything else the launcher passes means the same on 3.4 through 3.7.
+ */
+export function versionFlags(version: EtcdVersionTriple, opts: Pick<StartEtcdOptions, 'watchProgressNotifyIntervalMs'>): string[] {
+  const since36 = version[0] > 3 || (version[0] === 3 && version[1] >= 6);
+  const flags: string[] = [];
+  if (opts.watchProgressNotifyIntervalMs !== undefined) {
+    const ms = opts.watchProgressNotifyIntervalMs;
+    if (!Number.isInteger(ms) || ms <= 0) throw new RangeError(`watchProgressNotifyIntervalMs must be a positive integer, got ${String(ms)}`);
+    flags.push(`--${since36 ? '' : 'experimental-'}watch-progress-notify-interval=${ms}ms`);
+  }
+  return flags;
 }
 
 // ---------------------------------------------------------------------------
@@ -686,7 +730,9 @@ async function startOnce(opts: StartEtcdOptions, n: number): Promise<EtcdCluster
   const prefix = (opts.name ?? 'etcd-test').replace(/[^A-Za-z0-9_.-]/g, '-');
   const seq = ++clusterSeq;
   const token = `${prefix}-${process.pid}-${seq}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const root = fs.mkdtempSync(path.join(tmpBase(opts.dataDirOnTmpfs), `${prefix}-`));
+  const version = etcdVersionOf(etcdBin()!);
+  // A fresh data dir per cluster, named with the version: etcd 3.6+ refuses a data dir a newer etcd wrote.
+  const root = fs.mkdtempSync(path.join(tmpBase(opts.dataDirOnTmpfs), `${prefix}-v${version.join('.')}-`));
   const ports = await pickFreePorts(n * 2);
   const members: Member[] = [];
   for (let i = 0; i < n; i++) {
@@ -694,7 +740,8 @@ async function startOnce(opts: StartEtcdOptions, n: number): Promise<EtcdCluster
     members.push(new Member(name, ports[2 * i]!, ports[2 * i + 1]!, path.join(root, name), opts.tls));
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-  for (const m of members) m.configure(initialCluster, token, opts.extraArgs ?? []);
+  const extraArgs = [...versionFlags(version, opts), ...(opts.extraArgs ?? [])];
+  for (const m of members) m.configure(initialCluster, token, extraArgs);
 
   const cluster = new Cluster(members, [root], opts.tls);
   installExitHook();
