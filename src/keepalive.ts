@@ -17,15 +17,15 @@ import type { Connection } from './connection';
 import {
   ClientClosedError,
   ERROR_GRPC_DEADLINE_EXCEEDED,
+  ERROR_GRPC_PERMISSION_DENIED,
   ERROR_GRPC_UNKNOWN,
   GrpcStatusError,
   KeepAliveError,
   LeaseExpiredError,
   LeaseNotReadyError,
-  isTransientStreamError,
   needsNewToken,
 } from './errors';
-import { backoffMs } from './retry';
+import { backoffMs, streamMayReopen } from './retry';
 import { StreamSession } from './stream-session';
 import { trace } from './trace';
 import type { StreamCall, StreamHandlers } from './transport/transport';
@@ -220,6 +220,7 @@ export class LeaseKeeper {
       trace('lease', `keepalive stream open (#${this.streamsOpened}), ${this.leases.size} leases`);
       // Requests sent on an earlier stream will never be answered; re-send every lease at once.
       const now = this.deps.now();
+      this.inFlight.length = 0;
       for (const kept of this.leases.values()) {
         kept.unanswered.length = 0;
         kept.nextSendAt = now;
@@ -230,6 +231,12 @@ export class LeaseKeeper {
     onMessage: (m) => this.onMessage(m),
     onClose: (err) => this.onStreamClosed(err),
   });
+  /**
+   * The lease ids of the requests on the current stream not answered yet, in the order sent. etcd answers a
+   * keepalive stream's requests one at a time, in order (a lease it does not know gets TTL 0), so when it ends
+   * the stream refusing one request, that request is the first here.
+   */
+  private readonly inFlight: bigint[] = [];
   private attempt = 0;
   /** The token was renewed after a token error and no answer has arrived since (renew once, then give up). */
   private renewedToken = false;
@@ -374,6 +381,7 @@ export class LeaseKeeper {
   private send(kept: Kept): void {
     const now = this.deps.now();
     this.stream.call!.write({ ID: kept.id });
+    this.inFlight.push(kept.id);
     kept.unanswered.push(now);
     kept.nextSendAt = now + refreshIntervalMs(kept.ttl);
   }
@@ -391,6 +399,7 @@ export class LeaseKeeper {
   }
 
   private onMessage(res: LeaseKeepAliveResponse): void {
+    this.inFlight.shift();
     this.attempt = 0;
     this.renewedToken = false;
     const kept = this.leases.get(res.ID);
@@ -435,7 +444,15 @@ export class LeaseKeeper {
       // The token expired or the auth store changed: authenticate again for the next stream, once.
       this.renewedToken = true;
       this.deps.renewToken();
-    } else if (status && !isTransientStreamError(status.code)) {
+    } else if (status?.code === ERROR_GRPC_PERMISSION_DENIED && this.inFlight.length > 0) {
+      // etcd 3.5.28+/3.6.9+/3.7 refuse a keepalive unless the user may put every key attached to the lease, and
+      // end the whole stream to say so. Only the lease of the refused request is lost (the error is final: asking
+      // again gets the same answer); the others did nothing wrong and carry on over a new stream.
+      const refused = this.leases.get(this.inFlight[0]!);
+      trace('lease', `keepalive of lease ${this.inFlight[0]} refused: ${status.details}`);
+      if (refused) this.fail(refused, refreshFailure(refused.id, status.code, status.details));
+      if (this.leases.size === 0) return this.goIdle();
+    } else if (status && !streamMayReopen(status)) {
       trace('lease', `keepalive stream failed for good: ${status.code} ${status.details}`);
       for (const kept of [...this.leases.values()]) this.fail(kept, refreshFailure(kept.id, status.code, status.details));
       return this.goIdle();

@@ -3,10 +3,10 @@
 
 import { ElectionService, type LeaderResponse } from '../generated/etcdserver/api/v3election/v3electionpb/v3election';
 import type { Connection } from './connection';
-import { ClientClosedError, ERROR_GRPC_CANCELLED, GrpcStatusError, isTransientStreamError, needsNewToken, toFailure } from './errors';
+import { ClientClosedError, ERROR_GRPC_CANCELLED, GrpcStatusError, needsNewToken, toFailure } from './errors';
 import { Link, UNREACHABLE_AFTER_MS, type ConnectionListener, type ConnectionState } from './link';
 import { Response, Value } from './response';
-import { backoffMs } from './retry';
+import { backoffMs, streamMayReopen } from './retry';
 import { StreamSession } from './stream-session';
 import { trace } from './trace';
 
@@ -201,7 +201,7 @@ export class Observer implements AsyncIterable<Response> {
     if (err instanceof ClientClosedError) return this.shutdown(true);
     const status = err === null || err instanceof GrpcStatusError ? err : undefined;
     if (status && needsNewToken(status)) this.conn.auth?.invalidate(undefined);
-    else if (err !== null && (!status || !isTransientStreamError(status.code))) {
+    else if (err !== null && (!status || !streamMayReopen(status))) {
       const { code, message } = toFailure(err);
       trace('election', `observe stream failed for good: ${code} ${message}`);
       this.state = 'ended';

@@ -25,8 +25,20 @@
 //
 // - Bounds. At most MAX_UNARY_ATTEMPTS attempts, spaced by backoffMs, so a dead cluster answers 14 instead of
 //   hanging even without a client timeout.
+//
+// - The same answer on every etcd version. etcd 3.6 moved three refusals from 14 UNAVAILABLE to 9
+//   FAILED_PRECONDITION; 3.4 and 3.5 still send 14. The table goes by etcd's text, so the code does not matter:
+//   * "etcdserver: rpc not supported for learner": the member is a learner (not yet promoted), and its gRPC
+//     interceptor refuses everything but Status and serializable reads before any handler runs, so the request
+//     was surely not applied. The member is wrong, not the request: every call — read, write, lock — is sent
+//     again, to the next member (as etcd's Go client does: it retries this one answer whatever the call). We
+//     cannot tell how many members the endpoints stand for (a host name may resolve to several), so unlike Go
+//     we retry even with one endpoint; the attempt bound and the caller's deadline end it.
+//   * "etcdserver: not capable" (the cluster's version is too old for the request) and "etcdserver: cluster
+//     version not found during downgrade" are the cluster's state, the same on every member, and do not change
+//     within seconds: never retried, even on 3.4/3.5 where they arrive as UNAVAILABLE.
 
-import { ERROR_GRPC_UNAVAILABLE, GrpcStatusError } from './errors';
+import { ERROR_GRPC_FAILED_PRECONDITION, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, isTransientStreamError } from './errors';
 
 export type RetryPolicy =
   /** Idempotent: retry on UNAVAILABLE. */
@@ -91,12 +103,34 @@ const NOT_PROCESSED: ReadonlySet<string> = new Set(['etcdserver: no leader']);
 
 /** True when the request surely was not applied: never sent, or refused by etcd before processing. */
 export function surelyNotApplied(path: string, err: GrpcStatusError): boolean {
-  return err.sent === false || (requiresLeader(path) && err.code === ERROR_GRPC_UNAVAILABLE && NOT_PROCESSED.has(err.details));
+  return err.sent === false || refusedByLearner(err) || (requiresLeader(path) && err.code === ERROR_GRPC_UNAVAILABLE && NOT_PROCESSED.has(err.details));
+}
+
+/**
+ * Whether a stream (watch, keepalive, observe) that ended with `err` should be opened again: the transient
+ * codes of {@link isTransientStreamError}, and a learner's refusal in either code (etcd refuses every stream
+ * on a learner; the next attempt may reach a voting member).
+ */
+export function streamMayReopen(err: GrpcStatusError): boolean {
+  return isTransientStreamError(err.code) || refusedByLearner(err);
+}
+
+/** etcd's refusal by a learner member (14 before etcd 3.6, 9 since): try another member (see the top). */
+export const MESSAGE_LEARNER = 'etcdserver: rpc not supported for learner';
+
+/** The cluster's state, not a member's: never retried, whatever the code (14 before etcd 3.6, 9 since). */
+const CLUSTER_REFUSALS: ReadonlySet<string> = new Set(['etcdserver: not capable', 'etcdserver: cluster version not found during downgrade']);
+
+/** True for a learner's refusal, as etcd 3.4/3.5 (14) or 3.6+ (9) sends it. */
+export function refusedByLearner(err: GrpcStatusError): boolean {
+  return (err.code === ERROR_GRPC_UNAVAILABLE || err.code === ERROR_GRPC_FAILED_PRECONDITION) && err.details === MESSAGE_LEARNER;
 }
 
 /** Whether a failed call may be sent again. */
 export function mayRetry(path: string, err: unknown): boolean {
-  if (!(err instanceof GrpcStatusError) || err.code !== ERROR_GRPC_UNAVAILABLE) return false;
+  if (!(err instanceof GrpcStatusError)) return false;
+  if (refusedByLearner(err)) return true;
+  if (err.code !== ERROR_GRPC_UNAVAILABLE || CLUSTER_REFUSALS.has(err.details)) return false;
   switch (retryPolicy(path)) {
     case 'safe':
       return true;

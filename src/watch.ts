@@ -6,6 +6,11 @@
 //   - a "from now" watcher is pinned to the create response's header revision + 1;
 //   - after delivering events, it is the last event's mod revision + 1;
 //   - a progress notification (header revision R, no events) moves it to R + 1.
+// Only etcd's timed notifications (`progress_notify`, addressed to one watcher, queued behind its events on every
+// etcd version) count. The engine never sends a progress request and waits for no reply to one: before etcd
+// 3.4.25/3.5.8 the reply could overtake pending events (trusting it would skip them on a resume), and since then
+// etcd silently drops the request while any watcher on the stream is unsynced. A reply to all watchers
+// (watch_id -1) is ignored.
 // When the stream fails, every watcher is re-created from its `nextRev`, and events below it (already
 // delivered) are dropped, so across any number of reconnects each event is delivered exactly once, in order.
 //
@@ -28,14 +33,13 @@ import {
   ERROR_GRPC_OUT_OF_RANGE,
   ERROR_GRPC_RESOURCE_EXHAUSTED,
   GrpcStatusError,
-  isTransientStreamError,
   needsNewToken,
   toFailure,
   watchCancelStatus,
 } from './errors';
 import { Link, type ConnectionListener, type ConnectionState } from './link';
 import { Event, Response } from './response';
-import { backoffMs } from './retry';
+import { backoffMs, streamMayReopen } from './retry';
 import { StreamSession } from './stream-session';
 import { trace } from './trace';
 
@@ -251,7 +255,7 @@ export class WatchEngine {
     }
     if (m.created) return this.onCreated(m);
     const sub = this.byId.get(m.watchId);
-    if (!sub) return; // a watcher we already finished; etcd may still send its last responses
+    if (!sub) return; // a watcher we already finished (etcd may still send its last responses), or watch_id -1
     if (m.canceled) return this.onCanceled(sub, m);
     if (m.fragment) {
       (sub.fragments ??= []).push(...m.events);
@@ -337,7 +341,7 @@ export class WatchEngine {
     if (err instanceof ClientClosedError) return;
     const status = err instanceof GrpcStatusError ? err : null;
     const renewable = status !== null && needsNewToken(status) && this.conn.auth !== undefined && !this.renewedToken;
-    if (status && !isTransientStreamError(status.code) && !renewable) {
+    if (status && !streamMayReopen(status) && !renewable) {
       // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
       const { code, message } = toFailure(status);
       trace('watch', `stream failed permanently: ${code} ${message}`);

@@ -181,6 +181,8 @@ export function versionFlags(version: string, settings: VersionedSettings = {}):
   const flags = atLeast(3, 5) ? [] : ['--logger=zap'];
   flags.push('--log-outputs=stderr', '--log-level=error');
   if (settings.progressNotifyIntervalMs !== undefined) {
+    const ms = settings.progressNotifyIntervalMs;
+    if (!Number.isInteger(ms) || ms <= 0) throw new RangeError(`progressNotifyIntervalMs must be a positive integer, got ${String(ms)}`);
     const name = atLeast(3, 6) ? 'watch-progress-notify-interval' : 'experimental-watch-progress-notify-interval';
     flags.push(`--${name}=${settings.progressNotifyIntervalMs}ms`);
   }

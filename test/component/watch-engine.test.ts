@@ -239,6 +239,45 @@ test('4. a progress notification moves the resume revision to its header revisio
   await w.Cancel();
 });
 
+test('4b. a requested-progress reply (watch_id -1, broadcast) never moves a watcher: etcd before 3.4.25/3.5.8 could send it ahead of pending events', async ({ fake, client }) => {
+  // The engine relies only on timed progress notifications (progress_notify, per watcher, behind its events on
+  // every etcd version) and never sends a progress request, so nothing waits for a reply newer etcd may drop.
+  const rec = recorder();
+  const w = new Watcher(client, 'bp', rec.cb);
+  const s0 = await fake.call(0);
+  await s0.create(0);
+  s0.created(0, 10);
+  assert.is(await w.ready(), 10);
+  s0.send({ watchId: 0, header: { revision: 12 }, events: [put('bp', 'v', 12)] });
+  await eventually(() => rec.all.length === 1, 5_000, 'the event');
+  s0.send({ watchId: -1, header: { revision: 30 } });
+  s0.send({ watchId: 0, header: { revision: 14 }, events: [put('bp', 'w', 14, 2)] });
+  await eventually(() => rec.all.length === 2, 5_000, 'the event after the broadcast');
+  assert.is(w.nextRevision(), 15, 'the broadcast progress reply was ignored');
+  s0.fail(grpc.status.UNAVAILABLE, 'gone');
+  const s1 = await fake.call(1);
+  assert.is((await s1.create(0)).startRevision, 15n);
+  s1.created(0, 30);
+  await w.Cancel();
+});
+
+test('4c. a learner refusing the stream (9 on etcd 3.6+, 14 before) re-opens it instead of ending the watcher', async ({ fake, client }) => {
+  const rec = recorder();
+  const w = new Watcher(client, 'lr', rec.cb);
+  const s0 = await fake.call(0);
+  await s0.create(0);
+  s0.created(0, 10);
+  assert.is(await w.ready(), 10);
+  s0.fail(grpc.status.FAILED_PRECONDITION, 'etcdserver: rpc not supported for learner');
+  const s1 = await fake.call(1);
+  assert.is((await s1.create(0)).startRevision, 11n, 're-created where it left off');
+  s1.created(0, 11);
+  s1.send({ watchId: 0, header: { revision: 12 }, events: [put('lr', 'v', 12)] });
+  await eventually(() => rec.all.length === 1, 5_000, 'an event on the new stream');
+  assert.not.ok(w.Cancelled(), 'the watcher goes on');
+  await w.Cancel();
+});
+
 test('5. a "from now" watcher is pinned to the created revision: after a reconnect it resumes at that + 1', async ({ fake, client }) => {
   const rec = recorder();
   const w = new Watcher(client, 'now', rec.cb);

@@ -31,6 +31,8 @@ export interface StartEtcdOptions {
   name?: string;
   tls?: EtcdTlsOptions;
   version?: string;
+  /** etcd's timed watch progress notifications every this many ms (the kit's progressNotifyIntervalMs). */
+  watchProgressNotifyIntervalMs?: number;
 }
 
 export interface EtcdctlResult {
@@ -55,7 +57,8 @@ export interface EtcdCluster {
 
 /** Starts etcd through the kit and returns the older result shape. */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdCluster> {
-  const { members = 1, ...rest } = opts;
+  const { members = 1, watchProgressNotifyIntervalMs, ...more } = opts;
+  const rest = { ...more, progressNotifyIntervalMs: watchProgressNotifyIntervalMs };
   const kit = members === 1 ? await startKitEtcd(rest) : await startCluster(members, rest);
   return {
     kit,

@@ -10,7 +10,7 @@ import { COMPARE_FAILED, KEY_ALREADY_EXISTS, KEY_NOT_FOUND, failed, ok, uniquePr
 let cluster: EtcdCluster;
 let client: Client;
 
-const test = suite('binary keys and values (etcd 3.4)');
+const test = suite('binary keys and values');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-binary', dataDirOnTmpfs: true });

@@ -1,4 +1,4 @@
-// Fail-over on a three-member etcd 3.4 cluster, every endpoint given to the client. Killing or pausing (SIGSTOP)
+// Fail-over on a three-member etcd cluster, every endpoint given to the client. Killing or pausing (SIGSTOP)
 // any one member — the leader, or the member carrying the client's watch or keepalive stream — leaves puts,
 // gets, a Watcher and the keepalive of a 3 s lease working (across an election too: a lease in doubt is
 // verified with etcd, not reported lost); a paused member (connection open but silent) is

@@ -18,7 +18,7 @@ function newClient(url: string, options?: string | ClientOptions): Client {
   return c;
 }
 
-const test = suite('errors, timeouts and closing (etcd 3.4)');
+const test = suite('errors, timeouts and closing');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-errors', dataDirOnTmpfs: true });

@@ -1,4 +1,4 @@
-// Hostile input against a real etcd 3.4 started with small limits (--max-request-bytes=65536,
+// Hostile input against a real etcd started with small limits (--max-request-bytes=65536,
 // --max-txn-ops=16). First the limits themselves: clear errors in the Response, never a hang or a crash. Then a
 // seeded fuzzer (no dependencies: a small PRNG; FUZZ_SEED=<n> replays a run, FUZZ_OPS=<n> changes its length)
 // drives every public Client method, Transaction, Watcher, KeepAlive and Observer with random and malformed
@@ -43,7 +43,7 @@ function describeError(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e);
 }
 
-const test = suite('limits and hostile input (etcd 3.4, --max-request-bytes=65536 --max-txn-ops=16)');
+const test = suite('limits and hostile input (--max-request-bytes=65536 --max-txn-ops=16)');
 
 test.before(async () => {
   process.on('unhandledRejection', onUnhandled);

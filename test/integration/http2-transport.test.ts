@@ -1,4 +1,4 @@
-// The node:http2 transport against a real etcd 3.4, through the public Client (`transport: 'http2'`):
+// The node:http2 transport against a real etcd, through the public Client (`transport: 'http2'`):
 // reads and writes, a txn, a watch, a multi-MiB range, an etcd restart and a paused member.
 
 import { suite } from 'uvu';
@@ -11,7 +11,7 @@ let cluster: EtcdCluster;
 let client: Client;
 const extra: Client[] = [];
 
-const test = suite('http2 transport (etcd 3.4)');
+const test = suite('http2 transport');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-http2', dataDirOnTmpfs: true });

@@ -1,4 +1,4 @@
-// Key-value, transaction and lease calls against a real single-member etcd 3.4, asserting etcd-cpp-apiv3's
+// Key-value, transaction and lease calls against a real single-member etcd, asserting etcd-cpp-apiv3's
 // semantics (cpp-semantics §2.1–2.3, §2.6): action strings, codes 100/101/105 with their exact messages, and
 // what value() / prev_value() / values() / keys() / index() hold on success and on failure.
 
@@ -22,7 +22,7 @@ import {
 let cluster: EtcdCluster;
 let client: Client;
 
-const test = suite('kv integration (etcd 3.4)');
+const test = suite('kv integration');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-kv', dataDirOnTmpfs: true });

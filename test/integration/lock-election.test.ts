@@ -1,4 +1,4 @@
-// Lock and election against a real etcd 3.4: C++ action strings and values, blocking semantics, interop with
+// Lock and election against a real etcd: C++ action strings and values, blocking semantics, interop with
 // etcdctl's lock, timeouts, observers (WaitOnce, for-await, reopen without duplicates) and closing.
 
 import { spawn } from 'node:child_process';
@@ -15,7 +15,7 @@ import { eventually, failed, ok, uniquePrefix } from './util';
 let cluster: EtcdCluster;
 let client: Client;
 
-const test = suite('lock and election integration (etcd 3.4)');
+const test = suite('lock and election integration');
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'it-lock', dataDirOnTmpfs: true });

@@ -1,4 +1,4 @@
-// The retry table against a real etcd 3.4, through a fault proxy (src/retry.ts): a write is never applied twice
+// The retry table against a real etcd, through a fault proxy (src/retry.ts): a write is never applied twice
 // by a retry — a put or a compare-and-swap txn whose request reached etcd but whose answer was lost resolves
 // 14 and etcd shows it applied exactly once — while reads, and writes that surely never left the process
 // (refused connection: grpc-js's "No connection established"), are retried and succeed once the link is back.
@@ -21,7 +21,7 @@ interface Ctx {
   clients: Client[];
 }
 
-const test = suite<Ctx>('retry table (etcd 3.4 behind a fault proxy)');
+const test = suite<Ctx>('retry table (etcd behind a fault proxy)');
 
 test.before(async (ctx) => {
   ctx.cluster = await startEtcd({ name: 'it-retry', dataDirOnTmpfs: true });

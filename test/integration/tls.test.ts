@@ -1,4 +1,4 @@
-// TLS against a real etcd 3.4: server verification with a given CA (PEM text or Buffer), mutual TLS, several
+// TLS against a real etcd: server verification with a given CA (PEM text or Buffer), mutual TLS, several
 // endpoints behind one certificate name (targetNameOverride), the C++ forms that read PEM files (WithSSL and the
 // positional constructor), and prompt, clear failures for a wrong CA or a missing client certificate. The
 // certificates are made for the run by the kit's makeCerts() (src/testing/certs.ts).
@@ -40,7 +40,7 @@ async function roundTrip(client: Client, what: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const server = suite<{ pki: TestPki; cluster: EtcdCluster; url: string; port: number }>('TLS: server certificate (etcd 3.4)');
+const server = suite<{ pki: TestPki; cluster: EtcdCluster; url: string; port: number }>('TLS: server certificate');
 
 server.before(async (ctx) => {
   ctx.pki = makeCerts();

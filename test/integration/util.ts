@@ -1,6 +1,7 @@
 // Small shared pieces for the integration suites (not a suite itself: the file name does not end in .test.ts).
 
 import { execFileSync } from 'node:child_process';
+import type { Duplex } from 'node:stream';
 import type { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Response, Value } from '../../src/index';
@@ -69,6 +70,53 @@ export const COMPARE_FAILED = 'etcd-cpp-apiv3: compare failed';
 export const KEY_ALREADY_EXISTS = 'etcd-cpp-apiv3: key already exists';
 export const LEASE_NOT_FOUND = 'etcdserver: requested lease not found';
 
+/** Reads messages from an object-mode duplex one at a time, each wait bounded. */
+export function reader<T>(stream: Duplex) {
+  const queue: T[] = [];
+  const waiters: (() => void)[] = [];
+  let error: unknown;
+  let ended = false;
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  stream.on('data', (m: T) => {
+    queue.push(m);
+    wake();
+  });
+  stream.on('error', (e) => {
+    error = e;
+    wake();
+  });
+  stream.on('end', () => {
+    ended = true;
+    wake();
+  });
+  stream.on('close', () => {
+    ended = true;
+    wake();
+  });
+  return {
+    get error() {
+      return error;
+    },
+    async next(timeoutMs = 5000, what = 'a stream message'): Promise<T> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (queue.length > 0) return queue.shift()!;
+        if (error) throw error;
+        if (ended) throw new Error(`stream ended while waiting for ${what}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    },
+  };
+}
+
 // ---- etcd version gates ------------------------------------------------------------------------------------
 // A test that depends on one etcd version's behaviour says so in its name and is skipped elsewhere with the reason
 // printed. The version is the one of the binary the launcher starts (ETCD_BIN, else `etcd` on PATH).
@@ -93,11 +141,15 @@ function cmp(a: readonly number[], b: readonly number[]): number {
 
 /**
  * True when the etcd under test satisfies `range`: '>=3.6', '<3.6', '>=3.5.28' (both bounds may be combined with a
- * space: '>=3.5 <3.7').
+ * space: '>=3.5 <3.7'; alternatives with '||', for a fix that reached several release lines:
+ * '>=3.4.25 <3.5 || >=3.5.8').
  */
 export function etcdSatisfies(range: string): boolean {
+  if (range.includes('||')) return range.split('||').some((alt) => etcdSatisfies(alt));
   const v = etcdVersion();
-  return range.split(/\s+/).filter(Boolean).every((part) => {
+  const parts = range.split(/\s+/).filter(Boolean);
+  if (parts.length === 0) throw new Error(`bad etcd version range: ${range}`);
+  return parts.every((part) => {
     const m = /^(>=|<=|<|>|=)?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(part);
     if (!m) throw new Error(`bad etcd version range: ${range}`);
     const want = [Number(m[2]), Number(m[3]), m[4] === undefined ? 0 : Number(m[4])];
@@ -124,3 +176,18 @@ export function testOnEtcd(range: string, suite: typeof uvuTest, name: string, f
     suite.skip(full, fn);
   }
 }
+
+// Version ranges of etcd behaviour the tests gate on (etcd-io/etcd CHANGELOGs; see README "Supported etcd versions").
+
+/**
+ * Auth hardening (CVE-2026-33413): with auth on, Compact needs root, LeaseGrant/Revoke/TimeToLive an authenticated
+ * user, LeaseKeepAlive put permission on every key attached to the lease.
+ */
+export const ETCD_AUTH_HARDENED = '>=3.4.42 <3.5 || >=3.5.28 <3.6 || >=3.6.9';
+/** Maintenance.Status needs the root role when auth is on. */
+export const ETCD_STATUS_ADMIN_ONLY = '>=3.4.42 <3.5 || >=3.5.28 <3.5.32 || >=3.6.0 <3.6.12';
+/**
+ * A requested progress notification goes through the watch stream (ordered after earlier events) and is dropped
+ * while any watcher on the stream is unsynced; before, it was answered at once, whatever the watchers' state.
+ */
+export const ETCD_PROGRESS_ORDERED = '>=3.4.25 <3.5 || >=3.5.8';

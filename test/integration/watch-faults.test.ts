@@ -126,7 +126,7 @@ single('a watcher more than 1000 revisions behind after a cut still gets every e
   await w.Cancel();
 });
 
-single('a prefix watcher loses nothing across repeated etcd restarts under load', async (ctx) => {
+single('a prefix watcher loses nothing across repeated etcd restarts (graceful, then a crash) under load', async (ctx) => {
   const prefix = uniquePrefix('wf-restart');
   const seen: Seen[] = [];
   const w = new Watcher(ctx.direct, prefix, collect(seen), true);
@@ -135,7 +135,10 @@ single('a prefix watcher loses nothing across repeated etcd restarts under load'
   for (let round = 0; round < 2; round++) {
     const before = load.written;
     await eventually(() => load.written >= before + 30, 15_000, 'writes before the restart');
-    await ctx.cluster.members[0]!.stop();
+    // A graceful stop, then a crash. (On SIGTERM etcd 3.5+ drains open streams — the watcher's — for up to ~7 s,
+    // and stop() kills it after 5 s; either way the restart counts from the process's exit.)
+    if (round === 0) await ctx.cluster.members[0]!.stop();
+    else await ctx.cluster.members[0]!.kill();
     await ctx.cluster.members[0]!.start();
   }
   const after = load.written;

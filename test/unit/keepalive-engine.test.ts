@@ -319,15 +319,65 @@ engine('non-transient stream error fails every lease with its code and message',
   add(1n, 10);
   add(2n, 10);
   await world.advance(0);
-  world.stream.handlers.onClose(new GrpcStatusError(7, 'etcdserver: permission denied'));
+  world.stream.handlers.onClose(new GrpcStatusError(12, 'unknown service etcdserverpb.Lease'));
   assert.is(failures.length, 2);
   for (const f of failures) {
     assert.instance(f.err, KeepAliveError);
-    assert.is((f.err as KeepAliveError).code, 7);
-    assert.is(f.err.message, 'Failed to refresh lease: error code: 7, message: etcdserver: permission denied');
+    assert.is((f.err as KeepAliveError).code, 12);
+    assert.is(f.err.message, 'Failed to refresh lease: error code: 12, message: unknown service etcdserverpb.Lease');
   }
   assert.is(keeper.currentState, 'idle');
   assert.is(keeper.size, 0);
+});
+
+// etcd 3.5.28+/3.6.9+/3.7 refuse a keepalive unless the user may put every key attached to the lease, by ending
+// the whole stream with 7; it answers a stream's requests in order, so the refused one is the oldest unanswered.
+engine('permission denied on the stream: only the lease of the oldest unanswered request is lost, the others go on', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 10);
+  add(2n, 10);
+  add(3n, 10);
+  await world.advance(0);
+  assert.equal(world.stream.sent, [1n, 2n, 3n]);
+  world.stream.answer(1n, 10);
+  world.stream.handlers.onClose(new GrpcStatusError(7, 'etcdserver: permission denied'));
+  assert.is(failures.length, 1);
+  assert.is(failures[0]!.id, 2n, 'the first request without an answer was refused');
+  assert.instance(failures[0]!.err, KeepAliveError);
+  assert.is((failures[0]!.err as KeepAliveError).code, 7);
+  assert.is(failures[0]!.err.message, 'Failed to refresh lease: error code: 7, message: etcdserver: permission denied');
+  assert.is(keeper.size, 2);
+  assert.is(keeper.currentState, 'backoff');
+  await world.advance(100);
+  assert.is(world.streams.length, 2, 'reconnected for the others');
+  assert.equal(world.stream.sent, [1n, 3n], 'the refused lease is not sent again');
+  world.stream.answer(1n, 10);
+  world.stream.answer(3n, 10);
+  assert.is(failures.length, 1);
+});
+
+engine('permission denied for the only lease: it is lost and the engine goes idle, no retry loop', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(5n, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(7, 'etcdserver: permission denied'));
+  assert.is(failures.length, 1);
+  assert.is((failures[0]!.err as KeepAliveError).code, 7);
+  assert.is(keeper.currentState, 'idle');
+  await world.advance(10_000);
+  assert.is(world.streams.length, 1, 'no new stream');
+});
+
+engine('permission denied with nothing in flight (refused at open) still fails every lease', async () => {
+  const { world, keeper, failures, add } = setup();
+  add(1n, 10);
+  add(2n, 10);
+  await world.advance(0);
+  world.stream.answer(1n, 10);
+  world.stream.answer(2n, 10);
+  world.stream.handlers.onClose(new GrpcStatusError(7, 'etcdserver: permission denied'));
+  assert.is(failures.length, 2);
+  assert.is(keeper.currentState, 'idle');
 });
 
 engine('a stale auth token renews the token and reconnects', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GrpcStatusError } from '../../src/errors';
-import { attemptTimeoutMs, backoffMs, FIRST_ATTEMPT_TIMEOUT_MS, MAX_UNARY_ATTEMPTS, mayRetry, requiresLeader, retryPolicy, surelyNotApplied } from '../../src/retry';
+import { attemptTimeoutMs, backoffMs, FIRST_ATTEMPT_TIMEOUT_MS, MAX_UNARY_ATTEMPTS, mayRetry, requiresLeader, retryPolicy, streamMayReopen, surelyNotApplied } from '../../src/retry';
 
 const RANGE = '/etcdserverpb.KV/Range';
 const PUT = '/etcdserverpb.KV/Put';
@@ -164,6 +164,64 @@ test('backoffMs grows: a late attempt always waits longer than an early one', ()
 test('unary retries are bounded', () => {
   assert.ok(Number.isInteger(MAX_UNARY_ATTEMPTS));
   assert.ok(MAX_UNARY_ATTEMPTS >= 1 && MAX_UNARY_ATTEMPTS <= 10);
+});
+
+// etcd 3.6 changed three refusals from 14 UNAVAILABLE to 9 FAILED_PRECONDITION (3.4/3.5 still send 14): the table
+// must give the same answer for both codes.
+const VERSION_CODES = [14, 9] as const;
+const LEARNER = 'etcdserver: rpc not supported for learner';
+
+test('a learner refusal (14 before etcd 3.6, 9 since) is retried for every call: it was refused before any handler ran', () => {
+  for (const code of VERSION_CODES) {
+    for (const path of [RANGE, PUT, '/etcdserverpb.KV/Txn', '/etcdserverpb.Lease/LeaseGrant', LOCK, '/v3electionpb.Election/Campaign', '/etcdserverpb.Maintenance/MoveLeader']) {
+      for (const sent of [undefined, true, false]) {
+        const err = new GrpcStatusError(code, LEARNER, sent);
+        assert.ok(mayRetry(path, err), `${path} code ${code} sent=${sent}`);
+        assert.ok(surelyNotApplied(path, err), `surelyNotApplied ${path} code ${code}`);
+      }
+    }
+  }
+});
+
+test('the learner text with another code is not a learner refusal', () => {
+  for (const code of [2, 3, 7, 13]) {
+    assert.not.ok(mayRetry(RANGE, new GrpcStatusError(code, LEARNER)), `code ${code}`);
+    assert.not.ok(mayRetry(PUT, new GrpcStatusError(code, LEARNER)), `code ${code}`);
+  }
+});
+
+test('"not capable" and "cluster version not found during downgrade" are never retried, as 14 (etcd 3.4/3.5) or 9 (3.6+)', () => {
+  for (const code of VERSION_CODES) {
+    for (const details of ['etcdserver: not capable', 'etcdserver: cluster version not found during downgrade']) {
+      for (const path of [RANGE, PUT, '/etcdserverpb.Maintenance/Status', '/etcdserverpb.Maintenance/Downgrade']) {
+        assert.not.ok(mayRetry(path, new GrpcStatusError(code, details)), `${path} ${code} ${details}`);
+        assert.not.ok(mayRetry(path, new GrpcStatusError(code, details, true)), `${path} ${code} ${details} sent`);
+      }
+    }
+  }
+});
+
+test('FAILED_PRECONDITION with any other text is never retried (e.g. 3.6 "not leader", "bad leader transferee")', () => {
+  for (const details of ['etcdserver: not leader', 'etcdserver: bad leader transferee', 'etcdserver: authentication is not enabled']) {
+    assert.not.ok(mayRetry(RANGE, new GrpcStatusError(9, details)), details);
+    assert.not.ok(mayRetry(PUT, new GrpcStatusError(9, details, false)), details);
+  }
+});
+
+test('permission and authentication refusals (auth hardening on etcd 3.5.28+/3.6.9+/3.7) are never retried', () => {
+  for (const path of [RANGE, PUT, '/etcdserverpb.KV/Compact', '/etcdserverpb.Lease/LeaseGrant', '/etcdserverpb.Lease/LeaseRevoke', '/etcdserverpb.Lease/LeaseTimeToLive', '/etcdserverpb.Maintenance/Status']) {
+    assert.not.ok(mayRetry(path, new GrpcStatusError(7, 'etcdserver: permission denied')), path);
+    assert.not.ok(mayRetry(path, new GrpcStatusError(3, 'etcdserver: user name is empty')), path);
+  }
+});
+
+test('streams reopen on transient codes and on a learner refusal in either code, not on permanent refusals', () => {
+  for (const code of VERSION_CODES) assert.ok(streamMayReopen(new GrpcStatusError(code, LEARNER)), `learner ${code}`);
+  assert.ok(streamMayReopen(new GrpcStatusError(14, 'connection refused')));
+  assert.ok(streamMayReopen(new GrpcStatusError(1, 'etcdserver: request canceled')));
+  assert.not.ok(streamMayReopen(new GrpcStatusError(7, 'etcdserver: permission denied')));
+  assert.not.ok(streamMayReopen(new GrpcStatusError(9, 'etcdserver: not capable')));
+  assert.not.ok(streamMayReopen(new GrpcStatusError(12, 'unknown service etcdserverpb.KV')));
 });
 
 test.run();
