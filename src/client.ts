@@ -6,7 +6,7 @@ import { Connection } from './connection';
 import * as election from './election';
 import { parseEndpoints, type Endpoint } from './endpoints';
 import { ClientClosedError } from './errors';
-import { KeepAlive } from './keepalive';
+import { KeepAlive, provideClientClass } from './keepalive';
 import * as kv from './kv';
 import * as lease from './lease';
 import * as locks from './lock';
@@ -546,7 +546,7 @@ export class Client {
   lock(key: Bytes, lease_ttl = 10): Promise<Response> {
     const k = toBytes('key', key);
     const t = toTtl('lease_ttl', lease_ttl);
-    return this.guard() ?? locks.lock(this, k, t);
+    return this.guard() ?? locks.lock(this.conn, k, t);
   }
 
   /** Takes the lock `key` with the caller's lease (kept alive and revoked by the caller); `value().lease()` is it. */
@@ -619,3 +619,6 @@ export class Client {
     return this.close();
   }
 }
+
+// KeepAlive's URL forms make a Client, and its argument check knows one: handed over here (see keepalive.ts).
+provideClientClass(Client);

@@ -3,18 +3,17 @@
 
 import { LockService } from '../generated/etcdserver/api/v3lock/v3lockpb/v3lock';
 import { LeaseService } from '../generated/etcdserver/etcdserverpb/rpc';
-import type { Client } from './client';
 import type { Connection } from './connection';
-import { KeepAlive } from './keepalive';
+import { leaseKeeper, type KeptLease } from './lease-keeper';
 import { respond } from './respond';
 import { Value, type Response } from './response';
 
 const EMPTY = Buffer.alloc(0);
 
-/** The KeepAlives of the locks `lock()` took, per client, by lock key (hex of its bytes). */
-const heldLocks = new WeakMap<Connection, Map<string, KeepAlive>>();
+/** The kept leases of the locks `lock()` took, per client, by lock key (hex of its bytes). */
+const heldLocks = new WeakMap<Connection, Map<string, KeptLease>>();
 
-function locksOf(conn: Connection): Map<string, KeepAlive> {
+function locksOf(conn: Connection): Map<string, KeptLease> {
   let m = heldLocks.get(conn);
   if (!m) heldLocks.set(conn, (m = new Map()));
   return m;
@@ -34,22 +33,21 @@ function locksOf(conn: Connection): Map<string, KeepAlive> {
  * While held, the lock lives as long as its lease: if the keepalive stops for good (lease lost during a long
  * outage), the lock is lost with it and, as in C++, nothing reports it.
  */
-export function lock(client: Client, name: Buffer, ttl: number): Promise<Response> {
-  const conn = client.conn;
+export function lock(conn: Connection, name: Buffer, ttl: number): Promise<Response> {
   return respond(conn, 'lock', async () => {
     const granted = await conn.unary(LeaseService.leaseGrant, { TTL: BigInt(ttl), ID: 0n });
-    const keepAlive = new KeepAlive(client, Number(granted.TTL), granted.ID);
-    void keepAlive.closed(); // a lost lock is not raised as an unhandled rejection (see above)
+    // A lost lock is not reported (see above): the loss callback has nothing to tell.
+    const kept = leaseKeeper(conn).add(granted.ID, Number(granted.TTL), () => undefined);
     try {
       const res = await conn.unary(LockService.lock, { name, lease: granted.ID }, { retry: false });
-      locksOf(conn).set(res.key.toString('hex'), keepAlive);
+      locksOf(conn).set(res.key.toString('hex'), kept);
       return {
         index: Number(res.header?.revision ?? 0n),
         value: new Value(res.key, EMPTY, 0, 0, 0, 0, granted.ID),
         lockKey: res.key.toString('utf8'),
       };
     } catch (err) {
-      keepAlive.Cancel();
+      kept.remove();
       if (!conn.closed) await conn.unary(LeaseService.leaseRevoke, { ID: granted.ID }).catch(() => undefined);
       throw err;
     }
@@ -83,12 +81,12 @@ export async function unlock(conn: Connection, key: Buffer): Promise<Response> {
   });
   const locks = locksOf(conn);
   const id = key.toString('hex');
-  const keepAlive = locks.get(id);
-  if (keepAlive) {
+  const kept = locks.get(id);
+  if (kept) {
     locks.delete(id);
-    keepAlive.Cancel();
+    kept.remove();
     // A failed revoke (client closing, cluster down) leaves the lease to expire after its TTL.
-    await conn.unary(LeaseService.leaseRevoke, { ID: keepAlive.Lease() }).catch(() => undefined);
+    await conn.unary(LeaseService.leaseRevoke, { ID: kept.id }).catch(() => undefined);
   }
   return res;
 }

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { AuthService, KVService, RangeRequest } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, KeepAlive, KeepAliveError, Watcher, type Response } from '../../src/index';
 import { GrpcStatusError } from '../../src/errors';
-import { leaseKeeper } from '../../src/keepalive';
+import { leaseKeeper } from '../../src/lease-keeper';
 import { watchEngine } from '../../src/watch';
 import { makeCerts, mutualTls, startProxy, type Proxy, type TestPki } from '../../src/testing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';

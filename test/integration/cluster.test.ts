@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Discovery, KeepAlive, KeepAliveError, Registry, Watcher } from '../../src/index';
-import { LOSS_GRACE_MS, leaseKeeper } from '../../src/keepalive';
+import { LOSS_GRACE_MS, leaseKeeper } from '../../src/lease-keeper';
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from '../../src/transport/grpc-js';
 import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, KeepAlive, KeepAliveError, LeaseExpiredError } from '../../src/index';
-import { LOSS_GRACE_MS, leaseKeeper } from '../../src/keepalive';
+import { LOSS_GRACE_MS, leaseKeeper } from '../../src/lease-keeper';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok } from './util';

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { ClientClosedError, GrpcStatusError, KeepAliveError, LeaseExpiredError } from '../../src/errors';
-import { LOSS_GRACE_MS, LeaseKeeper, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/keepalive';
+import { LOSS_GRACE_MS, LeaseKeeper, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/lease-keeper';
 import type { StreamCall, StreamHandlers } from '../../src/transport/transport';
 
 interface Timer {
