@@ -59,8 +59,7 @@ try {
       types: ['node'],
       typeRoots: [join(root, 'node_modules/@types')],
       paths: {
-        'etcd-apiv3': [join(root, 'src/index.ts')],
-        'etcd-apiv3/proto': [join(root, 'src/proto.ts')],
+        ...subpathSources(),
         '@grpc/grpc-js': [join(root, 'node_modules/@grpc/grpc-js')],
       },
     },
@@ -79,4 +78,15 @@ try {
   if (!process.exitCode) console.log(`check-readme: ${found.length} TypeScript blocks of README.md compile`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Every subpath of package.json "exports" mapped onto its source (./dist/cjs/src/<name>.js → src/<name>.ts). */
+function subpathSources() {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const out = {};
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    const name = /^\.\/dist\/cjs\/src\/(.+)\.js$/.exec(target?.require?.default ?? '')?.[1];
+    if (name) out[`${pkg.name}${subpath.slice(1)}`] = [join(root, 'src', `${name}.ts`)];
+  }
+  return out;
 }
