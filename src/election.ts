@@ -1,5 +1,5 @@
 // Leader election on etcd's server-side election service (v3election), interoperable with etcdctl and Go's
-// concurrency.Election (C++ campaign / proclaim / leader / resign, cpp-semantics §2.8). Observing is observer.ts.
+// concurrency.Election (C++ campaign / proclaim / leader / resign). Observing is observer.ts.
 
 import { ElectionService, type LeaderKey } from '../generated/etcdserver/api/v3election/v3electionpb/v3election';
 import type { Connection } from './connection';

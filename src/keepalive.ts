@@ -61,7 +61,7 @@ interface KeepAliveArgs {
 }
 
 /**
- * Reads every C++ `KeepAlive` argument list (cpp-semantics.md 1.8): `(client | url, [handler,] ttl, lease_id = 0)`,
+ * Reads every C++ `KeepAlive` argument list (the C++ constructors of etcd::KeepAlive): `(client | url, [handler,] ttl, lease_id = 0)`,
  * `(url, username, password, [handler,] ttl, lease_id = 0, auth_token_ttl = 300)` and
  * `(url, ca, cert, privkey, [handler,] ttl, lease_id = 0, target_name_override = "")`: the number of strings
  * after the URL (0, 2 or 3) tells the forms apart, as the C++ parameter types do.

@@ -1,5 +1,5 @@
 // Key-value calls with etcd-cpp-apiv3's semantics: which request each sends and what its Response holds
-// (cpp-semantics §2.1). Arguments arrive here already checked by the Client.
+// (as C++ etcd::Client does). Arguments arrive here already checked by the Client.
 
 import {
   DeleteRangeRequest,
@@ -78,7 +78,7 @@ export function put(conn: Connection, key: Buffer, value: Buffer, lease: bigint)
   });
 }
 
-/** The common reading of a txn response (cpp-semantics §2.6). */
+/** The common reading of a txn response, as C++ reads it. */
 export function parseTxn(res: TxnResponse): ResponseInit & { succeeded: boolean } {
   const values: Value[] = [];
   const prevValues: Value[] = [];

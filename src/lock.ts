@@ -1,5 +1,5 @@
 // Distributed locks on etcd's server-side lock service (v3lock), so they interoperate with etcdctl and Go
-// clients (C++ SyncClient::lock_internal / unlock_internal, cpp-semantics §2.7).
+// clients (C++ SyncClient::lock_internal / unlock_internal).
 
 import { LockService } from '../generated/etcdserver/api/v3lock/v3lockpb/v3lock';
 import { LeaseService } from '../generated/etcdserver/etcdserverpb/rpc';

@@ -1,4 +1,5 @@
-// Service registration and discovery (API §6), built only on the public client API (src/index.ts).
+// Service registration and discovery (README "Service registration and discovery"), built only on the public
+// client API (src/core.ts).
 
 export { Registry, Registration, type RegistryOptions, type RegisterOptions, type LostCallback, type RestoredCallback, type ReplacedCallback } from './registry';
 export { Discovery, type DiscoveryOptions, type ServiceInstance, type OnlineCallback, type OfflineCallback } from './discovery';

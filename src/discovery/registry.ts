@@ -57,7 +57,7 @@ function revokeQuietly(client: Client, id: bigint): Promise<void> {
 }
 
 /**
- * Registers service instances in etcd (API §6). Each registration is one key under its own lease, kept
+ * Registers service instances in etcd. Each registration is one key under its own lease, kept
  * alive by this process; see {@link Registration} for what happens on lease loss and close.
  */
 export class Registry {

@@ -1,7 +1,7 @@
 // The watch engine against a scriptable fake etcd (src/testing/fake-etcd.ts): the responses a real etcd
 // will not produce on demand — created-and-canceled, a stream ended in the middle of a catch-up, fragments,
 // progress notifications at a chosen revision, compaction, a permanent stream error — and what the engine
-// must send or deliver in each case (API.md §3, cpp-semantics §2.4).
+// must send or deliver in each case.
 
 import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';

@@ -1,4 +1,4 @@
-// Binary keys and values (cpp-semantics §2.11): bytes with \0, 0xff and invalid UTF-8 round-trip exactly
+// Binary keys and values: bytes with \0, 0xff and invalid UTF-8 round-trip exactly
 // through set/get/ls/rm/txn, and agree byte for byte with what etcdctl writes and reads.
 
 import { suite } from 'uvu';

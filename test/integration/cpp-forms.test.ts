@@ -1,5 +1,5 @@
-// Every constructor form etcd-cpp-apiv3 declares for Client and KeepAlive ports as written (issue 13), against a
-// real etcd with authentication and one with mutual TLS. The C++ declarations (cpp-semantics.md 1.2.1, 1.8),
+// Every constructor form etcd-cpp-apiv3 declares for Client and KeepAlive ports as written, against a
+// real etcd with authentication and one with mutual TLS. The C++ declarations of etcd::Client and etcd::KeepAlive,
 // each covered below by the test named after it:
 //
 //   Client(url, load_balancer = "round_robin")

@@ -1,4 +1,4 @@
-// Bad input, oversized requests, dead and paused servers, timeouts and closing (API.md §1, §1.1): programmer
+// Bad input, oversized requests, dead and paused servers, timeouts and closing: programmer
 // errors throw synchronously, everything the server or network causes comes back in the Response.
 
 import { suite } from 'uvu';

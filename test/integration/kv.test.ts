@@ -1,5 +1,5 @@
 // Key-value, transaction and lease calls against a real single-member etcd, asserting etcd-cpp-apiv3's
-// semantics (cpp-semantics §2.1–2.3, §2.6): action strings, codes 100/101/105 with their exact messages, and
+// semantics: action strings, codes 100/101/105 with their exact messages, and
 // what value() / prev_value() / values() / keys() / index() hold on success and on failure.
 
 import { suite } from 'uvu';

@@ -1,4 +1,4 @@
-// `client.raw`: the typed generated stubs on the client's channel (API.md §1) — unary calls with generated
+// `client.raw`: the typed generated stubs on the client's channel — unary calls with generated
 // request types, maintenance status, and the Watch duplex stream, which must leave nothing open once
 // destroyed.
 

@@ -1,4 +1,4 @@
-// No silent failure (issue 13): a Watcher, an Observer or a Discovery that cannot reach etcd says so through its
+// No silent failure: a Watcher, an Observer or a Discovery that cannot reach etcd says so through its
 // connection signal (onConnection: 'disconnected' with an UnreachableError) within UNREACHABLE_AFTER_MS plus
 // slack, says 'connected' again when etcd is back, and keeps its resume guarantee meanwhile (every event once,
 // in order). The link is cut with the fault proxy; every wait is on a signal, bounded.

@@ -1,4 +1,4 @@
-// Watcher and the one-shot client.watch against a real etcd (API.md §2–3, cpp-semantics §1.7, §2.4):
+// Watcher and the one-shot client.watch against a real etcd:
 // every constructor form, the C++ action rules, Wait/Cancel/Cancelled, argument checks, the one-shot
 // overloads, 1000 watchers on one stream, and a catch-up that etcd sends fragmented. Faults (cuts, restarts,
 // compaction of the resume revision) are in watch-faults.test.ts.

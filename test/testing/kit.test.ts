@@ -1,4 +1,4 @@
-// etcd-apiv3/testing itself: the shapes promised in issue 12 and each fault's effect, against real etcd.
+// etcd-apiv3/testing itself: the shapes the README promises and each fault's effect, against real etcd.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';

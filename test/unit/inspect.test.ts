@@ -1,4 +1,4 @@
-// What console.log / util.inspect show for the results and errors a program sees (issue 13): keys and values
+// What console.log / util.inspect show for the results and errors a program sees: keys and values
 // as text, codes and revisions by name; no Buffers, no private fields.
 import { inspect } from 'node:util';
 import { test } from 'uvu';

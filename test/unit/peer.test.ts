@@ -1,4 +1,4 @@
-// @grpc/grpc-js is an optional peer dependency (issue 13): without it the default client works, and choosing
+// @grpc/grpc-js is an optional peer dependency: without it the default client works, and choosing
 // what needs it fails at once with MissingPeerDependencyError naming the package. "Without it" is simulated in
 // a child process whose module resolution refuses '@grpc/grpc-js' the way Node does for a missing package.
 import { spawnSync } from 'node:child_process';

@@ -351,7 +351,7 @@ test('a Transaction can be sent more than once: toRequest is repeatable', () => 
   assert.equal(norm(t.toRequest()), norm(t.toRequest()));
 });
 
-// ---------------------------------------------------------------- setup_* helpers (cpp-semantics §1.9)
+// ---------------------------------------------------------------- setup_* helpers
 
 test('setup_compare_and_create: VALUE == prev → put(create_key); else range(key)', () => {
   const t = new Transaction();
@@ -500,7 +500,7 @@ test('bad helper arguments throw', () => {
   throwsKind(() => t.setup_compare_and_create('k', 'old', 'ck', 'v', -5), RangeError, 'leaseid');
 });
 
-// ---------------------------------------------------------------- parseTxn (cpp-semantics §2.6)
+// ---------------------------------------------------------------- parseTxn
 
 const kv = (key: string, value: string, mod = 1n, lease = 0n): KeyValue => ({
   key: Buffer.from(key),
