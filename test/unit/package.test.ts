@@ -59,6 +59,15 @@ test('etcd-apiv3/testing: CommonJS and ES modules, the same functions, @grpc/grp
   assert.is(esm, 'function,true');
 });
 
+test('internal members are not in the published declarations (stripInternal)', () => {
+  const read = (f: string) => readFileSync(join(root, 'dist/cjs/src', f), 'utf8');
+  // Client.conn is the client's connection: marked @internal in the source, absent from what users see.
+  assert.match(readFileSync(join(root, 'src/client.ts'), 'utf8'), /\/\*\* @internal \*\/\n\s+readonly conn: Connection;/);
+  assert.not.match(read('client.d.ts'), /\bconn\b\s*:/);
+  assert.not.match(read('keepalive.d.ts'), /provideClientClass/);
+  assert.not.match(read('lease-keeper.d.ts'), /function leaseKeeper/);
+});
+
 test('package.json ships etcd/versions.json (the kit reads the pins at run time)', () => {
   const pkg = JSON.parse(require('node:fs').readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] };
   assert.ok(pkg.files.includes('etcd/versions.json'));
