@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { describe, prefixRange, toBool, toBytes, toLeaseId, toMemberId, toNonNegativeInt, toRevision, toStr, toTtl, type Bytes } from './args';
+import { describe, prefixRange, toBool, toFunction, toBytes, toLeaseId, toMemberId, toNonNegativeInt, toRevision, toStr, toTtl, type Bytes } from './args';
 import * as cluster from './cluster';
 import { Connection } from './connection';
 import * as election from './election';
@@ -542,11 +542,48 @@ export class Client {
    * `value().lease()`. With `set_grpc_timeout`, a lock still held elsewhere answers 4 'gRPC timeout'; on any
    * failure the lease is revoked at once (C++ lets it expire). Closing the client ends the wait
    * (ClientClosedError).
+   *
+   * If the lease of a held lock is lost (revoked or expired elsewhere, or unanswered past its TTL), the lock is
+   * lost with it: every listener of {@link onLockLost} hears it once; with no listener a process warning
+   * (`ETCD_APIV3_LOCK_LOST`) is emitted instead, so the loss is never silent (C++ reports nothing).
    */
   lock(key: Bytes, lease_ttl = 10): Promise<Response> {
     const k = toBytes('key', key);
     const t = toTtl('lease_ttl', lease_ttl);
-    return this.guard() ?? locks.lock(this.conn, k, t);
+    return this.guard() ?? locks.lock(this.conn, k, t, (lockKey, error) => this.lockLost(lockKey, error));
+  }
+
+  private readonly lockLostListeners = new Set<(lockKey: string, error: Error) => void>();
+
+  /**
+   * Listens for the loss of a lock taken with `lock()` on this client (its lease lost while the lock was held):
+   * `listener(lockKey, error)` with the lock's `lock_key()` and the KeepAliveError / LeaseExpiredError that
+   * ended its lease. Returns a function that removes the listener. Not called for `unlock()`, nor for
+   * `lock_with_lease` (the caller keeps that lease and hears of its loss from its own KeepAlive).
+   */
+  onLockLost(listener: (lockKey: string, error: Error) => void): () => void {
+    const l = toFunction<(lockKey: string, error: Error) => void>('listener', listener);
+    this.lockLostListeners.add(l);
+    return () => void this.lockLostListeners.delete(l);
+  }
+
+  private lockLost(lockKey: string, error: Error): void {
+    if (this.lockLostListeners.size === 0) {
+      process.emitWarning(`the lease of lock ${JSON.stringify(lockKey)} was lost, and the lock with it: ${error.message}`, {
+        code: 'ETCD_APIV3_LOCK_LOST',
+      });
+      return;
+    }
+    for (const l of [...this.lockLostListeners]) {
+      try {
+        l(lockKey, error);
+      } catch (err) {
+        // A listener's own failure must not stop the others; it surfaces like any uncaught error.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
   }
 
   /** Takes the lock `key` with the caller's lease (kept alive and revoked by the caller); `value().lease()` is it. */

@@ -30,17 +30,33 @@ function locksOf(conn: Connection): Map<string, KeptLease> {
  * holding up later lockers for up to `ttl` seconds. A client closed while waiting rejects with
  * ClientClosedError; its lease then expires.
  *
- * While held, the lock lives as long as its lease: if the keepalive stops for good (lease lost during a long
- * outage), the lock is lost with it and, as in C++, nothing reports it.
+ * While held, the lock lives as long as its lease: if the keepalive stops for good (the lease revoked or expired
+ * elsewhere, or lost during a long outage), the lock is lost with it, and `onLost(lockKey, error)` hears of it
+ * once (C++ reports nothing). A loss while still waiting for the lock is not reported there: the wait itself
+ * then fails or the lock is granted to a lease etcd no longer has, which the keepalive reports at once.
  */
-export function lock(conn: Connection, name: Buffer, ttl: number): Promise<Response> {
+export function lock(conn: Connection, name: Buffer, ttl: number, onLost: (lockKey: string, error: Error) => void): Promise<Response> {
   return respond(conn, 'lock', async () => {
     const granted = await conn.unary(LeaseService.leaseGrant, { TTL: BigInt(ttl), ID: 0n });
-    // A lost lock is not reported (see above): the loss callback has nothing to tell.
-    const kept = leaseKeeper(conn).add(granted.ID, Number(granted.TTL), () => undefined);
+    let held: Buffer | undefined;
+    let lostEarly: Error | undefined;
+    // Only a lock still held is reported lost: unlock() removes it from locksOf first.
+    const lost = (key: Buffer, err: Error) => {
+      if (locksOf(conn).delete(key.toString('hex'))) onLost(key.toString('utf8'), err);
+    };
+    const kept = leaseKeeper(conn).add(granted.ID, Number(granted.TTL), (err) => {
+      if (held === undefined) lostEarly = err;
+      else lost(held, err);
+    });
     try {
       const res = await conn.unary(LockService.lock, { name, lease: granted.ID }, { retry: false });
       locksOf(conn).set(res.key.toString('hex'), kept);
+      held = res.key;
+      if (lostEarly) {
+        const err = lostEarly;
+        // Told after the lock() call has answered, as every later loss is.
+        queueMicrotask(() => lost(res.key, err));
+      }
       return {
         index: Number(res.header?.revision ?? 0n),
         value: new Value(res.key, EMPTY, 0, 0, 0, 0, granted.ID),
