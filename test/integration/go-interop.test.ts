@@ -16,12 +16,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KVService, RangeRequest, RangeResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, Discovery, Registry, type Response } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startStubServer } from '../helpers/stub-server';
 import { eventually, ok, uniquePrefix } from './util';
 
 const GO_DIR = path.resolve(__dirname, '../../interop/go');
@@ -188,30 +187,6 @@ class GoPeer {
   }
 }
 
-// ---- a tiny gRPC service for grpc-go to reach: etcd's KV.Range, answering with the server's id --------------
-
-interface TinyServer {
-  id: number;
-  address: string;
-  calls: number;
-  close(): void;
-}
-
-async function startServer(id: number): Promise<TinyServer> {
-  const server = new grpc.Server();
-  const s: TinyServer = { id, address: '', calls: 0, close: () => server.forceShutdown() };
-  server.addService(KVService, {
-    range: (_call: grpc.ServerUnaryCall<RangeRequest, RangeResponse>, cb: grpc.sendUnaryData<RangeResponse>) => {
-      s.calls++;
-      cb(null, RangeResponse.fromPartial({ header: { memberId: BigInt(id) } }));
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  s.address = `127.0.0.1:${port}`;
-  return s;
-}
 
 // ---- suite --------------------------------------------------------------------------------------------------
 
@@ -388,7 +363,7 @@ goTest("our Registry (go-endpoints) → Go's Manager.List and NewWatchChannel se
 goTest("grpc-go dialing etcd:///<target> through Go's naming/resolver reaches our registered servers, and stops after we deregister", async (go) => {
   const prefix = prefixFor('go-resolver');
   const target = `${prefix}/kv`;
-  const servers = await Promise.all([1, 2].map(startServer));
+  const servers = await Promise.all([1, 2].map(startStubServer));
   const registry = new Registry(client, { prefix, format: 'go-endpoints', ttl: 5 });
   try {
     const regs = await Promise.all(servers.map((s) => registry.register('kv', s.address, s.address)));

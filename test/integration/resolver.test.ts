@@ -14,6 +14,7 @@ import * as assert from 'uvu/assert';
 import { KVService, RangeRequest, RangeResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, Registry, registerEtcdResolver, type Registration } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startStubServer, type StubServer } from '../helpers/stub-server';
 import { eventually, uniquePrefix } from './util';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -27,28 +28,6 @@ const KVClient = grpc.makeGenericClientConstructor(KVService, 'etcdserverpb.KV')
   credentials: grpc.ChannelCredentials,
 ) => KV;
 
-interface TinyServer {
-  id: number;
-  address: string;
-  calls: number;
-  close(): void;
-}
-
-async function startServer(id: number): Promise<TinyServer> {
-  const server = new grpc.Server();
-  const s: TinyServer = { id, address: '', calls: 0, close: () => server.forceShutdown() };
-  server.addService(KVService, {
-    range: (_call: grpc.ServerUnaryCall<RangeRequest, RangeResponse>, cb: grpc.sendUnaryData<RangeResponse>) => {
-      s.calls++;
-      cb(null, RangeResponse.fromPartial({ header: { memberId: BigInt(id) } }));
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  s.address = `127.0.0.1:${port}`;
-  return s;
-}
 
 function call(c: KV): Promise<number> {
   return new Promise((resolve, reject) =>
@@ -92,12 +71,12 @@ async function watcherCount(): Promise<number> {
 
 let cluster: EtcdCluster;
 let client: Client;
-let servers: TinyServer[] = [];
+let servers: StubServer[] = [];
 
 test.before(async () => {
   cluster = await startEtcd({ name: 'resolver' });
   client = new Client(cluster.endpoint);
-  servers = await Promise.all([1, 2, 3, 4].map(startServer));
+  servers = await Promise.all([1, 2, 3, 4].map(startStubServer));
 });
 
 test.after(async () => {
