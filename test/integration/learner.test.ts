@@ -1,17 +1,13 @@
-// A real learner member (added with add_member(…, true) and started as an etcd process that joins the cluster):
+// A real learner member (the testing kit's addLearner(): `member add --learner`, then an etcd process that joins):
 // it refuses writes, linearizable reads and streams with "etcdserver: rpc not supported for learner" — 14 before
 // etcd 3.6, 9 since — and a client given the learner among other endpoints treats both codes the same: every call
 // and stream goes on to the voting member (src/retry.ts).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StatusRequest } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { Client, Watcher, type Response } from '../../src/index';
-import { etcdBin, pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, failed, ok, testOnEtcd, uniquePrefix } from './util';
 
 const LEARNER = 'etcdserver: rpc not supported for learner';
@@ -19,8 +15,6 @@ const LEARNER = 'etcdserver: rpc not supported for learner';
 interface Ctx {
   cluster: EtcdCluster;
   learnerUrl: string;
-  learner: ChildProcess | undefined;
-  learnerDir: string;
   clients: Client[];
 }
 
@@ -29,36 +23,8 @@ const test = suite<Ctx>('a learner member among the endpoints');
 test.before(async (ctx) => {
   ctx.clients = [];
   ctx.cluster = await startEtcd({ name: 'it-learner', dataDirOnTmpfs: true });
-  const voter = ctx.cluster.members[0]!;
-  const [clientPort, peerPort] = await pickFreePorts(2);
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  ctx.learnerUrl = `http://127.0.0.1:${clientPort}`;
-  const admin = new Client(ctx.cluster.endpoint);
-  try {
-    await eventually(async () => {
-      const r = await admin.add_member(peerUrl, true);
-      if (r.error_message() === 'etcdserver: unhealthy cluster') return undefined;
-      return ok(r, 'add_member');
-    }, 20_000, 'etcd to accept the learner');
-  } finally {
-    await admin.close();
-  }
-  ctx.learnerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'it-learner-'));
-  ctx.learner = spawn(
-    etcdBin()!,
-    [
-      '--name=learner',
-      `--data-dir=${ctx.learnerDir}`,
-      `--listen-client-urls=${ctx.learnerUrl}`,
-      `--advertise-client-urls=${ctx.learnerUrl}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=${voter.name}=${voter.peerUrl},learner=${peerUrl}`,
-      '--initial-cluster-state=existing',
-      '--log-level=error',
-    ],
-    { stdio: 'ignore' },
-  );
+  const learner = await ctx.cluster.kit.addLearner();
+  ctx.learnerUrl = learner.endpoint;
   // A learner answers Status (one of the two calls it serves) once it has joined.
   const probe = new Client(ctx.learnerUrl);
   try {
@@ -70,12 +36,6 @@ test.before(async (ctx) => {
 
 test.after(async (ctx) => {
   await Promise.all(ctx.clients.map((c) => c.close()));
-  if (ctx.learner && ctx.learner.exitCode === null) {
-    const exited = new Promise((r) => ctx.learner!.once('exit', r));
-    ctx.learner.kill('SIGKILL');
-    await exited;
-  }
-  if (ctx.learnerDir) fs.rmSync(ctx.learnerDir, { recursive: true, force: true });
   await ctx.cluster?.stop();
 });
 
