@@ -2,7 +2,7 @@
 // of client (TLS, auth, options), because all services share one channel.
 
 import { ClusterService } from '../generated/etcdserver/etcdserverpb/rpc';
-import type { Connection } from './connection';
+import { ClientSlot, type Connection } from './connection';
 import { respond } from './respond';
 import { Member, type Response } from './response';
 
@@ -10,12 +10,12 @@ import { Member, type Response } from './response';
  * etcd ignores a membership change proposed while another is still pending, and the ignored call then waits
  * for its deadline (forever without one). So each client sends its membership changes one at a time.
  */
-const changeQueues = new WeakMap<Connection, Promise<unknown>>();
+const CHANGE_QUEUE = new ClientSlot<Promise<unknown>>('membership change queue');
 
 function oneAtATime(conn: Connection, change: () => Promise<Response>): Promise<Response> {
-  const previous = changeQueues.get(conn) ?? Promise.resolve();
+  const previous = conn.peekSlot(CHANGE_QUEUE) ?? Promise.resolve();
   const next = previous.then(change, change);
-  changeQueues.set(conn, next.catch(() => {}));
+  conn.setSlot(CHANGE_QUEUE, next.catch(() => {}));
   return next;
 }
 

@@ -27,6 +27,16 @@ export interface UnaryOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * A named piece of per-client state that a module keeps on the client's Connection — its engine (the watch
+ * stream, the lease keepalive stream), a cache, a queue. The Connection holds it, so it lives and ends with its
+ * client: no module keeps a table of clients. An engine in a slot registers its own close() with `track`.
+ */
+export class ClientSlot<T> {
+  declare private readonly phantom: T;
+  constructor(readonly name: string) {}
+}
+
 /** How close to the caller's deadline a server error counts as that deadline running out. */
 const DEADLINE_SLACK_MS = 20;
 
@@ -37,6 +47,7 @@ export class Connection {
   keepAliveGraceMs = 0;
   private closing: Promise<void> | undefined;
   private readonly resources = new Set<Closeable>();
+  private readonly slots = new Map<ClientSlot<unknown>, unknown>();
   private readonly closeController = new AbortController();
   readonly auth: Auth | undefined;
 
@@ -70,6 +81,24 @@ export class Connection {
    */
   deadline(): number | undefined {
     return this.timeoutMs > 0 ? Date.now() + Math.min(this.timeoutMs, MAX_TIMEOUT_MS) : undefined;
+  }
+
+  /** The value in `slot`, made by `create` on first use. */
+  slot<T>(slot: ClientSlot<T>, create: () => T): T {
+    if (this.slots.has(slot)) return this.slots.get(slot) as T;
+    const value = create();
+    this.slots.set(slot, value);
+    return value;
+  }
+
+  /** The value in `slot`, or undefined when nothing was put there yet. */
+  peekSlot<T>(slot: ClientSlot<T>): T | undefined {
+    return this.slots.get(slot) as T | undefined;
+  }
+
+  /** Puts `value` in `slot`. */
+  setSlot<T>(slot: ClientSlot<T>, value: T): void {
+    this.slots.set(slot, value);
   }
 
   /** Registers something to close with the client; returns a function that unregisters it. */

@@ -7,7 +7,7 @@ import {
   type LeaseKeepAliveRequest,
   type LeaseKeepAliveResponse,
 } from '../generated/etcdserver/etcdserverpb/rpc';
-import type { Connection } from './connection';
+import { ClientSlot, type Connection } from './connection';
 import {
   ClientClosedError,
   ERROR_GRPC_DEADLINE_EXCEEDED,
@@ -521,12 +521,11 @@ export class LeaseKeeper {
   }
 }
 
-const keepers = new WeakMap<Connection, LeaseKeeper>();
+const LEASE_KEEPER = new ClientSlot<LeaseKeeper>('lease keeper');
 
 /** @internal The client's keepalive engine, created on first use and closed with the client. */
 export function leaseKeeper(conn: Connection): LeaseKeeper {
-  let keeper = keepers.get(conn);
-  if (!keeper) {
+  return conn.slot(LEASE_KEEPER, () => {
     conn.assertOpen();
     const k = new LeaseKeeper({
       open: (handlers) => conn.openStream(LeaseService.leaseKeepAlive, handlers, undefined, true),
@@ -543,8 +542,7 @@ export function leaseKeeper(conn: Connection): LeaseKeeper {
       lossGraceMs: conn.keepAliveGraceMs,
       renewToken: () => conn.auth?.invalidate(undefined),
     });
-    keepers.set(conn, (keeper = k));
     conn.track({ close: () => k.close() });
-  }
-  return keeper;
+    return k;
+  });
 }

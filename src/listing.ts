@@ -14,7 +14,7 @@
 
 import type { KeyValue } from '../generated/mvcc/mvccpb/kv';
 import { KVService, RangeRequest, type RangeStreamResponse } from '../generated/etcdserver/etcdserverpb/rpc';
-import type { Connection } from './connection';
+import { ClientSlot, type Connection } from './connection';
 import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_INTERNAL, ERROR_GRPC_OUT_OF_RANGE, ERROR_GRPC_UNIMPLEMENTED, GrpcStatusError, needsNewToken } from './errors';
 import { Value } from './response';
 import { backoffMs, mayRetry, MAX_UNARY_ATTEMPTS } from './retry';
@@ -65,8 +65,8 @@ const MAX_COMPACTED_RESTARTS = 3;
 const NUL = Buffer.from([0]);
 const RANGE_PATH = KVService.range.path;
 
-/** When each client last saw RangeStream refused as unknown. */
-const streamUnknownSince = new WeakMap<Connection, number>();
+/** When this client last saw RangeStream refused as unknown. */
+const STREAM_UNKNOWN_SINCE = new ClientSlot<number>('RangeStream refused at');
 
 /**
  * A deadline for a whole multi-call operation (a listing, rmdir), from `set_grpc_timeout`: its signal aborts
@@ -86,7 +86,7 @@ export function operationDeadline(conn: Connection): { signal: AbortSignal | und
  * ClientClosedError when the client closes).
  */
 export async function listRange(conn: Connection, req: ListRequest, signal?: AbortSignal): Promise<Listing> {
-  const refused = streamUnknownSince.get(conn);
+  const refused = conn.peekSlot(STREAM_UNKNOWN_SINCE);
   const streamKnownMissing = refused !== undefined && Date.now() - refused < STREAM_UNKNOWN_MS;
   if (listingSwitch.force !== 'pages' && !streamKnownMissing) {
     const streamed = await viaStream(conn, req, signal);
@@ -112,7 +112,7 @@ async function viaStream(conn: Connection, req: ListRequest, signal: AbortSignal
         // Our requests carry no sort order or revision filter (the two things a 3.7 server refuses to stream),
         // so this is a server (or proxy) without RangeStream.
         trace('listing', `RangeStream unavailable (${err.details}); paging through Range`);
-        streamUnknownSince.set(conn, Date.now());
+        conn.setSlot(STREAM_UNKNOWN_SINCE, Date.now());
         return undefined;
       }
       if (conn.auth && !renewedToken && needsNewToken(err)) {

@@ -3,20 +3,18 @@
 
 import { LockService } from '../generated/etcdserver/api/v3lock/v3lockpb/v3lock';
 import { LeaseService } from '../generated/etcdserver/etcdserverpb/rpc';
-import type { Connection } from './connection';
+import { ClientSlot, type Connection } from './connection';
 import { leaseKeeper, type KeptLease } from './lease-keeper';
 import { respond } from './respond';
 import { Value, type Response } from './response';
 
 const EMPTY = Buffer.alloc(0);
 
-/** The kept leases of the locks `lock()` took, per client, by lock key (hex of its bytes). */
-const heldLocks = new WeakMap<Connection, Map<string, KeptLease>>();
+/** The kept leases of the locks `lock()` took on this client, by lock key (hex of its bytes). */
+const HELD_LOCKS = new ClientSlot<Map<string, KeptLease>>('held locks');
 
 function locksOf(conn: Connection): Map<string, KeptLease> {
-  let m = heldLocks.get(conn);
-  if (!m) heldLocks.set(conn, (m = new Map()));
-  return m;
+  return conn.slot(HELD_LOCKS, () => new Map<string, KeptLease>());
 }
 
 /**

@@ -2,16 +2,16 @@
 // answered with UNIMPLEMENTED (errors.ts MIN_ETCD_VERSION), the error should say which version the server is.
 
 import { MaintenanceService, StatusRequest } from '../generated/etcdserver/etcdserverpb/rpc';
-import type { Connection } from './connection';
+import { ClientSlot, type Connection } from './connection';
 import { ERROR_GRPC_UNIMPLEMENTED, GrpcStatusError, MIN_ETCD_VERSION, unsupportedByServer } from './errors';
 
-/** The last version Maintenance.Status reported, per client. */
-const versions = new WeakMap<Connection, string>();
+/** The last version Maintenance.Status reported to this client. */
+const SERVER_VERSION = new ClientSlot<string>('server version');
 
 /** Asks the server (whichever member answers) for its version, and remembers it. */
 async function readVersion(conn: Connection): Promise<string> {
   const res = await conn.unary(MaintenanceService.status, StatusRequest.fromPartial({}));
-  versions.set(conn, res.version);
+  conn.setSlot(SERVER_VERSION, res.version);
   return res.version;
 }
 
@@ -25,7 +25,7 @@ async function readVersion(conn: Connection): Promise<string> {
  */
 export async function explainUnimplemented(conn: Connection, path: string, err: unknown): Promise<unknown> {
   if (!(err instanceof GrpcStatusError) || err.code !== ERROR_GRPC_UNIMPLEMENTED || MIN_ETCD_VERSION[path] === undefined) return err;
-  let version = versions.get(conn);
+  let version = conn.peekSlot(SERVER_VERSION);
   const explained = version === undefined ? undefined : unsupportedByServer(path, err, version);
   if (explained !== undefined && explained !== err) return explained;
   try {

@@ -27,7 +27,7 @@ import {
 } from '../generated/etcdserver/etcdserverpb/rpc';
 import type { Event as PbEvent } from '../generated/mvcc/mvccpb/kv';
 import { Event_EventType } from '../generated/mvcc/mvccpb/kv';
-import type { Connection } from './connection';
+import { ClientSlot, type Connection } from './connection';
 import {
   ClientClosedError,
   ERROR_GRPC_OUT_OF_RANGE,
@@ -420,16 +420,11 @@ export function eventsResponse(events: PbEvent[], revision: number, watchId: num
   return new Response(init);
 }
 
-const engines = new WeakMap<Connection, WatchEngine>();
+const WATCH_ENGINE = new ClientSlot<WatchEngine>('watch engine');
 
 /** The client's watch engine, created on first use. */
 export function watchEngine(conn: Connection): WatchEngine {
-  let engine = engines.get(conn);
-  if (!engine) {
-    engine = new WatchEngine(conn);
-    engines.set(conn, engine);
-  }
-  return engine;
+  return conn.slot(WATCH_ENGINE, () => new WatchEngine(conn));
 }
 
 
