@@ -201,7 +201,7 @@ main('a watcher and a keepalive keep working while the token expires, the passwo
     await ctl(cluster, ['user', 'passwd', 'alice', '--interactive=false'], 'apw\n');
     assert.is(await probeToken(client, firstToken), '16 etcdserver: invalid auth token', 'the streams now hold a dead token');
     await ctl(cluster, ['put', `${prefix}b`, 'token-dead']);
-    await eventually(() => seen.length === 2, 5000, 'an event on the open stream after the token died');
+    await eventually(() => seen.length === 2, 10_000, 'an event on the open stream after the token died');
 
     // Cut the connection: both streams must re-open, and etcd refuses the watch re-created with the old token.
     proxy.cut();
@@ -210,7 +210,7 @@ main('a watcher and a keepalive keep working while the token expires, the passwo
     proxy.restore();
     await eventually(() => seen.length === 3, 10_000, 'the event written during the cut');
     await ctl(cluster, ['put', `${prefix}d`, 'after']);
-    await eventually(() => seen.length === 4, 5000, 'an event after the re-open');
+    await eventually(() => seen.length === 4, 10_000, 'an event after the re-open');
     assert.equal(seen, ['before', 'token-dead', 'during-cut', 'after'], 'every event once, in order');
 
     const watchOpens = engine.streamsOpened - streams.watch;
@@ -222,7 +222,7 @@ main('a watcher and a keepalive keep working while the token expires, the passwo
       // Only the watcher's create is refused (LeaseKeepAlive does not look at the token): the watch engine renews.
       assert.ok(watchOpens >= 2, `the watch stream re-opened, then again with a new token (${watchOpens} opens)`);
     }
-    await eventually(() => keeper.streamsOpened > streams.lease && keeper.currentState === 'open', 5000, 'the keepalive stream re-opened');
+    await eventually(() => keeper.streamsOpened > streams.lease && keeper.currentState === 'open', 15_000, 'the keepalive stream re-opened');
     assert.ok(auths.count >= 2, 'authenticated again');
     assert.is.not(client.current_auth_token(), firstToken);
     assert.is(await probeToken(client, client.current_auth_token()), '', 'the client now holds a live token');
