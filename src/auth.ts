@@ -1,12 +1,13 @@
 import { AuthService, type AuthenticateResponse } from '../generated/etcdserver/etcdserverpb/rpc';
 import { ERROR_GRPC_INVALID_ARGUMENT, ERROR_GRPC_UNAUTHENTICATED, GrpcStatusError } from './errors';
+import { AUTH_FAILED, AUTH_NOT_ENABLED } from './server-messages';
 import { trace } from './trace';
 import type { Transport } from './transport/transport';
 
 /** etcd's answer to Authenticate with a wrong user name or password (gRPC code 3, INVALID_ARGUMENT). */
-export const MESSAGE_AUTH_FAILED = 'etcdserver: authentication failed, invalid user ID or password';
+export const MESSAGE_AUTH_FAILED = AUTH_FAILED;
 /** etcd's answer to Authenticate when the server runs without authentication. */
-const MESSAGE_AUTH_NOT_ENABLED = 'etcdserver: authentication is not enabled';
+const MESSAGE_AUTH_NOT_ENABLED = AUTH_NOT_ENABLED;
 
 /**
  * Keeps the user/password token of one client. The token is fetched lazily, shared by all calls, renewed

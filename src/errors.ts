@@ -1,6 +1,8 @@
 // The one place where failures become our errors: a gRPC status becomes the C++ `(code, message)` pair of a
 // Response, and the few things that must be thrown get their own classes.
 
+import { TOKEN_REFRESH } from './server-messages';
+
 export const ERROR_GRPC_OK = 0;
 export const ERROR_GRPC_CANCELLED = 1;
 export const ERROR_GRPC_UNKNOWN = 2;
@@ -125,18 +127,9 @@ export function isTransientStreamError(code: number): boolean {
   );
 }
 
-/**
- * Server answers that mean "get a new token and try again" (etcd's own client refreshes on the same three):
- * the token expired or was never sent, or the auth store changed since it was issued.
- */
-const TOKEN_REFRESH_MESSAGES: ReadonlySet<string> = new Set([
-  'etcdserver: invalid auth token',
-  'etcdserver: user name is empty',
-  'etcdserver: revision of auth store is old',
-]);
-
+/** True for an answer that means "get a new token and try again" (server-messages.ts, TOKEN_REFRESH). */
 export function needsNewToken(err: unknown): boolean {
-  return err instanceof GrpcStatusError && TOKEN_REFRESH_MESSAGES.has(err.details);
+  return err instanceof GrpcStatusError && TOKEN_REFRESH.has(err.details);
 }
 
 /** Go's names of the gRPC codes, as they appear in `status.Error(...).Error()`. */

@@ -39,6 +39,7 @@
 //     within seconds: never retried, even on 3.4/3.5 where they arrive as UNAVAILABLE.
 
 import { ERROR_GRPC_FAILED_PRECONDITION, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, isTransientStreamError } from './errors';
+import { CLUSTER_REFUSALS, LEARNER, NO_LEADER } from './server-messages';
 
 export type RetryPolicy =
   /** Idempotent: retry on UNAVAILABLE. */
@@ -99,7 +100,7 @@ const leaderByPath = new Map<string, boolean>();
  * its gRPC interceptor checks `hasleader` before any handler runs, and no KV, lease-grant, lock or election
  * handler returns this text itself.
  */
-const NOT_PROCESSED: ReadonlySet<string> = new Set(['etcdserver: no leader']);
+const NOT_PROCESSED: ReadonlySet<string> = new Set([NO_LEADER]);
 
 /** True when the request surely was not applied: never sent, or refused by etcd before processing. */
 export function surelyNotApplied(path: string, err: GrpcStatusError): boolean {
@@ -116,10 +117,7 @@ export function streamMayReopen(err: GrpcStatusError): boolean {
 }
 
 /** etcd's refusal by a learner member (14 before etcd 3.6, 9 since): try another member (see the top). */
-export const MESSAGE_LEARNER = 'etcdserver: rpc not supported for learner';
-
-/** The cluster's state, not a member's: never retried, whatever the code (14 before etcd 3.6, 9 since). */
-const CLUSTER_REFUSALS: ReadonlySet<string> = new Set(['etcdserver: not capable', 'etcdserver: cluster version not found during downgrade']);
+export const MESSAGE_LEARNER = LEARNER;
 
 /** True for a learner's refusal, as etcd 3.4/3.5 (14) or 3.6+ (9) sends it. */
 export function refusedByLearner(err: GrpcStatusError): boolean {

@@ -40,12 +40,13 @@ import {
 import { Link, type ConnectionListener, type ConnectionState } from './link';
 import { Event, Response } from './response';
 import { backoffMs, streamMayReopen } from './retry';
+import { COMPACTED } from './server-messages';
 import { StreamSession } from './stream-session';
 import { trace } from './trace';
 
 export const ACTION_WATCH = 'watch';
 /** C++'s wording for a watch ended by compaction. */
-export const MESSAGE_COMPACTED = 'required revision has been compacted';
+export const MESSAGE_COMPACTED = COMPACTED;
 /** How long Cancel() waits for etcd to confirm before treating the watcher as gone. */
 const CANCEL_ACK_TIMEOUT_MS = 1000;
 
