@@ -6,6 +6,7 @@ import { Auth } from './auth';
 import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, needsNewToken } from './errors';
 import { attemptTimeoutMs, backoffMs, mayRetry, MAX_UNARY_ATTEMPTS, requiresLeader } from './retry';
 import type { MethodDescriptor, StreamCall, StreamHandlers, Transport } from './transport/transport';
+import { MAX_TIMER_MS } from './timers';
 import { trace } from './trace';
 
 /** Anything a client owns that must end when it closes (watchers, keepalives, observers, engines). */
@@ -13,8 +14,8 @@ export interface Closeable {
   close(): Promise<void> | void;
 }
 
-/** The longest deadline we hand to a transport: 2^31 − 1 ms, the most a Node timer can wait. */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** The longest deadline we hand to a transport: the most a Node timer can wait (src/timers.ts). */
+export const MAX_TIMEOUT_MS = MAX_TIMER_MS;
 
 /** etcd's require-leader metadata (Go `WithRequireLeader`): a member without a raft leader refuses the call. */
 const LEADER_METADATA: Readonly<Record<string, string>> = Object.freeze({ hasleader: 'true' });

@@ -20,6 +20,7 @@ import {
 } from './errors';
 import { backoffMs, streamMayReopen } from './retry';
 import { StreamSession } from './stream-session';
+import { timerDelay } from './timers';
 import { trace } from './trace';
 import type { StreamCall, StreamHandlers } from './transport/transport';
 
@@ -531,9 +532,9 @@ export function leaseKeeper(conn: Connection): LeaseKeeper {
       open: (handlers) => conn.openStream(LeaseService.leaseKeepAlive, handlers, undefined, true),
       now: () => Date.now(),
       setTimer: (fn, ms, weak) => {
-        // Node fires a timer of more than 2^31 − 1 ms after 1 ms: cap it (a huge TTL or Check timeout would
-        // otherwise spin or fail at once); the engine re-arms a timer that fired early.
-        const t = setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
+        // Capped (a huge TTL or Check timeout would otherwise fire at once); the engine re-arms a timer that
+        // fired early.
+        const t = setTimeout(fn, timerDelay(ms));
         if (weak) t.unref();
         return t;
       },

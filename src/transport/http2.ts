@@ -28,6 +28,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { formatHostPort } from '../endpoints';
 import { GrpcStatusError } from '../errors';
+import { timerDelay } from '../timers';
 import { trace } from '../trace';
 import { KEEPALIVE_MIN_TIME_MS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, type CallOptions, type MethodDescriptor, type StreamCall, type StreamHandlers, type Transport, type TransportConfig } from './transport';
 import {
@@ -417,13 +418,12 @@ abstract class Call {
   }
 }
 
-/** Node's timers hold at most 2^31-1 ms (longer delays fire after 1 ms): far deadlines are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+// Far deadlines are re-armed when the capped timer fires (src/timers.ts).
 
 function onDeadline(call: Call): void {
   const left = call.expiry! - Date.now();
   if (left > 0) {
-    call.deadlineTimer = setTimeout(onDeadline, Math.min(left, MAX_TIMER_MS), call);
+    call.deadlineTimer = setTimeout(onDeadline, timerDelay(left), call);
     return;
   }
   call.deadlineExceeded();
@@ -749,7 +749,7 @@ export class Http2Transport implements Transport {
         call.deadlineExceeded();
         return;
       }
-      call.deadlineTimer = setTimeout(onDeadline, ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms, call);
+      call.deadlineTimer = setTimeout(onDeadline, timerDelay(ms), call);
     }
     const signal = call.signal;
     if (signal !== undefined) {
