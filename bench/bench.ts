@@ -42,17 +42,24 @@ interface Options {
   window: number;
   warmup: number;
   listKeys: number;
+  /** --baseline REF: also run this client as of git REF (contender ours-base), for before/after in one run. */
+  baseline: string | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--window S] [--warmup S] [--list-keys N] [--only w1,w2]
                         [--contenders c1,c2|all] [--disk] [--keepalive-serial] [--compact|--no-compact] [--out DIR]
-                        [--cpu-prof DIR]
+                        [--cpu-prof DIR] [--baseline REF]
 workloads:   ${WORKLOADS.join(', ')} (also: put = put-64,put-256; get = get-64,get-256)
 contenders:  ${CONTENDERS.join(', ')} (default: ${DEFAULT_CONTENDERS.join(', ')})
 --window S   measured window of seq-put, put-* and get-* (default 10; --quick 2)
 --warmup S   warm-up before each window, every contender alike (default 3; --quick 0.5)
+--baseline REF  adds contender ours-base: this client as of git REF (same driver, same transport), so a change
+             is measured before and after in one run (column ours-h2/before)
 env:         ETCD_ENDPOINTS=http://host:port[,...] uses that etcd instead of starting one
              ETCD_BENCHMARK_BIN=path: etcd's Go benchmark tool (else found as described in bench/gobench.ts)`;
+
+/** The worker bundled with --baseline REF's library (contender ours-base). */
+let baselineWorkerJs: string | undefined;
 
 /** --cpu-prof DIR: every worker writes a V8 CPU profile there (summarize with bench/profile-summary.ts). */
 let cpuProfDir: string | undefined;
@@ -70,6 +77,7 @@ function parseArgs(argv: string[]): Options {
     window: NaN,
     warmup: NaN,
     listKeys: NaN,
+    baseline: undefined,
     keepaliveSerial: false,
     compact: undefined,
     out: RESULTS_DIR,
@@ -118,6 +126,10 @@ function parseArgs(argv: string[]): Options {
       case '--cpu-prof':
         cpuProfDir = path.resolve(value() ?? 'bench/profiles');
         break;
+      case '--baseline':
+        o.baseline = value();
+        if (!o.baseline) throw new UsageError('--baseline needs a git revision (a commit, tag or branch)');
+        break;
       case '--out':
         o.out = path.resolve(value() ?? RESULTS_DIR);
         break;
@@ -133,7 +145,7 @@ function parseArgs(argv: string[]): Options {
       }
       case '--contenders': {
         const raw = list(value(), '--contenders');
-        const wanted = raw.includes('all') ? [...CONTENDERS] : raw;
+        const wanted = raw.includes('all') ? CONTENDERS.filter((c) => c !== 'ours-base') : raw;
         for (const c of wanted) if (!(CONTENDERS as readonly string[]).includes(c)) throw new UsageError(`unknown contender '${c}' (${CONTENDERS.join(', ')})`);
         o.contenders = CONTENDERS.filter((c) => wanted.includes(c));
         break;
@@ -147,6 +159,8 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (Number.isNaN(o.rounds)) o.rounds = o.quick ? 1 : 5;
+  if (o.baseline && !o.contenders.includes('ours-base')) o.contenders = CONTENDERS.filter((c) => c === 'ours-base' || o.contenders.includes(c));
+  if (!o.baseline && o.contenders.includes('ours-base')) throw new UsageError('contender ours-base needs --baseline REF');
   return o;
 }
 
@@ -193,12 +207,28 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-function bundleWorker(): string {
+/**
+ * Bundles worker.ts. With `libraryRoot`, the driver's `require('../src/index')` resolves to that tree's src/ (a
+ * git REF exported by `baselineTree`), so the baseline worker differs from ours only in the library.
+ */
+async function bundleWorker(name = 'worker.js', libraryRoot?: string): Promise<string> {
   // esbuild comes with tsx. Bundling keeps the measured child free of a TypeScript loader.
   const esbuild = require('esbuild') as typeof import('esbuild');
   fs.mkdirSync(BUILD_DIR, { recursive: true });
-  const outfile = path.join(BUILD_DIR, 'worker.js');
-  esbuild.buildSync({
+  const outfile = path.join(BUILD_DIR, name);
+  const plugins: import('esbuild').Plugin[] = libraryRoot
+    ? [
+        {
+          name: 'baseline-library',
+          setup(b) {
+            b.onResolve({ filter: /^\.\.\/src\/index$/ }, (args) =>
+              path.resolve(args.resolveDir) === BENCH_DIR ? { path: path.join(libraryRoot, 'src', 'index.ts') } : undefined,
+            );
+          },
+        },
+      ]
+    : [];
+  await esbuild.build({
     entryPoints: [path.join(BENCH_DIR, 'worker.ts')],
     outfile,
     bundle: true,
@@ -207,8 +237,38 @@ function bundleWorker(): string {
     target: 'node20',
     packages: 'external',
     logLevel: 'error',
+    plugins,
   });
   return outfile;
+}
+
+/** `git describe`-like name of REF (default HEAD, marked -dirty when the tree has changes), or 'unknown'. */
+function gitDescribe(ref?: string): string {
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  try {
+    const args = ref ? ['rev-parse', '--short', `${ref}^{commit}`] : ['describe', '--always', '--dirty'];
+    return execFileSync('git', args, { cwd: path.join(BENCH_DIR, '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Exports git REF's src/ and generated/ under .build/baseline (read-only use: the bundle is built from it). */
+function baselineTree(ref: string): string {
+  const root = path.join(BENCH_DIR, '..');
+  const dir = path.join(BUILD_DIR, 'baseline');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  let commit: string;
+  try {
+    commit = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    throw new UsageError(`--baseline ${ref}: not a git revision of this repository`);
+  }
+  const tar = execFileSync('git', ['archive', '--format=tar', commit, 'src', 'generated'], { cwd: root, maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  return dir;
 }
 
 function childEnv(): NodeJS.ProcessEnv {
@@ -230,7 +290,7 @@ class Child {
     workerJs: string,
     readonly job: Job,
   ) {
-    this.proc = fork(workerJs, [JSON.stringify(job)], {
+    this.proc = fork(job.contender === 'ours-base' ? baselineWorkerJs! : workerJs, [JSON.stringify(job)], {
       execArgv: ['--expose-gc', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${job.kind}-${job.contender}-${Date.now()}.cpuprofile`] : [])],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: childEnv(),
@@ -555,7 +615,11 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
-  const workerJs = bundleWorker();
+  const workerJs = await bundleWorker();
+  if (opts.baseline) {
+    const tree = baselineTree(opts.baseline);
+    baselineWorkerJs = await bundleWorker('worker-baseline.js', tree);
+  }
   if (cpuProfDir) {
     // The profiles point into the bundle: keep a copy beside them (profile-summary.ts maps lines to sources).
     fs.mkdirSync(cpuProfDir, { recursive: true });
@@ -685,7 +749,7 @@ async function main(): Promise<void> {
         const order = active.map((_, i) => active[(i + r) % active.length]!);
         for (const c of order) {
           let cell: Cell;
-          if (!(c === 'ours' || c === 'ours-http2' || c === 'etcd3')) {
+          if (!(c === 'ours' || c === 'ours-http2' || c === 'ours-base' || c === 'etcd3')) {
             cell = { ok: false, error: 'the list row compares the libraries\' own listing calls', unsupported: true };
           } else {
             const started = Date.now();
@@ -723,6 +787,8 @@ async function main(): Promise<void> {
         `${new Date(t0).toISOString()}, ${opts.quick ? '**quick run**, ' : ''}${opts.rounds} round(s), total ${totalS.toFixed(0)} s`,
         `${machine.cpuModel} ×${machine.cpuCount}, ${machine.totalMemMB} MB RAM, ${machine.os}`,
         `Node ${machine.node}; etcd ${etcdVersion}, ${etcdWhere}`,
+        `command: \`${process.env['ETCD_VERSION'] ? `ETCD_VERSION=${process.env['ETCD_VERSION']} ` : ''}npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` at ${gitDescribe()}`,
+        ...(opts.baseline ? [`ours (http2) before = this client as of \`${opts.baseline}\` (${gitDescribe(opts.baseline)}), same driver and transport; ours-h2/before = paired ratio`] : []),
         `load average (1/5/15 min) at start ${machine.loadAvgAtStart.join(' / ')}, at end ${machine.loadAvgAtEnd.join(' / ')} — on a shared 2-core machine, other load skews absolute numbers; the paired ratios and CPU-per-op rows are the more robust readings`,
       ],
       methodLines: [
@@ -792,6 +858,7 @@ async function main(): Promise<void> {
         floor: s.floor,
         vsFloor: s.vsFloor,
         vsFloorSpread: s.vsFloorSpread,
+        ...(s.vsBase !== undefined ? { vsBase: s.vsBase, vsBaseSpread: s.vsBaseSpread } : {}),
         best: s.best,
         verdict: s.verdict,
         verdictNote: s.verdictNote,

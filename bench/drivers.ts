@@ -14,7 +14,7 @@ import {
 import type { Client as OurClient } from '../src/index';
 import { H2Channel } from './h2grpc';
 
-export const CONTENDERS = ['ours', 'ours-http2', 'etcd3', 'go', 'grpc-js', 'http2', 'http2-prevkv'] as const;
+export const CONTENDERS = ['ours', 'ours-http2', 'ours-base', 'etcd3', 'go', 'grpc-js', 'http2', 'http2-prevkv'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
 
 /**
@@ -27,6 +27,7 @@ export const DEFAULT_CONTENDERS: readonly ContenderName[] = ['ours-http2', 'etcd
 export const CONTENDER_LABEL: Record<ContenderName, string> = {
   ours: 'ours (grpc-js)',
   'ours-http2': 'ours (http2)',
+  'ours-base': 'ours (http2) before',
   etcd3: 'etcd3',
   go: 'Go benchmark',
   'grpc-js': 'grpc-js floor',
@@ -438,7 +439,7 @@ class Http2Floor extends FloorDriver {
 /** Floors that do not implement a feature say so for workloads that need many watchers per client. */
 export function supportsManyWatchers(name: ContenderName): boolean {
   // (the Go tool has no such workload either: see gobench.ts)
-  return name === 'ours' || name === 'ours-http2' || name === 'etcd3';
+  return name === 'ours' || name === 'ours-http2' || name === 'ours-base' || name === 'etcd3';
 }
 
 /** The watch writer: always the bare http2 floor, the cheapest writer there is. */
@@ -451,6 +452,8 @@ export function createDriver(name: ContenderName, endpoints: string[], opts: { l
     case 'ours':
       return new OursDriver(endpoints, 'grpc-js');
     case 'ours-http2':
+    // The same driver: `--baseline REF` bundles its worker with REF's library in place of ours (bench.ts).
+    case 'ours-base':
       return new OursDriver(endpoints, 'http2');
     case 'etcd3':
       return new Etcd3Driver(endpoints, opts.liftReceiveLimit);

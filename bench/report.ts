@@ -78,6 +78,7 @@ function columns(ctx: ReportContext): Column[] {
     if (has('ours-http2')) cols.push({ head: 'ours-h2/etcd3', get: (s) => ratioText(s.vsEtcd3['ours-http2'], s.vsEtcd3Spread['ours-http2']) });
     if (has('go')) cols.push({ head: 'Go/etcd3', get: (s) => ratioText(s.vsEtcd3.go, s.vsEtcd3Spread.go) });
   }
+  if (has('ours-http2') && has('ours-base')) cols.push({ head: 'ours-h2/before', get: (s) => ratioText(s.vsBase, s.vsBaseSpread) });
   if (has('http2') || has('http2-prevkv')) {
     const floor = has('http2-prevkv') ? 'floor+prev_kv' : 'h2-floor';
     if (has('ours')) cols.push({ head: `ours/${floor}`, get: (s) => ratioText(s.vsFloor.ours, s.vsFloorSpread.ours) });
@@ -177,6 +178,7 @@ export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
 const COLORS: Partial<Record<ContenderName, string>> = {
   ours: '#2b6cb0',
   'ours-http2': '#38a169',
+  'ours-base': '#9ae6b4',
   go: '#d69e2e',
   'grpc-js': '#a0aec0',
   http2: '#4a5568',

@@ -114,6 +114,9 @@ export interface RowSummary {
   vsEtcd3Spread: Partial<Record<ContenderName, Spread>>;
   vsFloor: Partial<Record<ContenderName, number>>;
   vsFloorSpread: Partial<Record<ContenderName, Spread>>;
+  /** `--baseline`: the paired ratio ours-http2 / ours-base (the same client before the change), with its spread. */
+  vsBase?: number;
+  vsBaseSpread?: Spread;
   /** The floor the vsFloor ratios divide by: floor + prev_kv when it ran, else the bare http2 floor. */
   floor?: ContenderName;
   /** Our best transport for this row (eligible: no failed round), its ratio, and the verdict. */
@@ -252,6 +255,11 @@ export function summarize(results: Results, rounds: number, params: Params): Row
       }
     }
     const summary: RowSummary = { row, byContender, vsEtcd3, vsEtcd3Spread, vsFloor, vsFloorSpread, ...(floor ? { floor } : {}) };
+    if (byContender['ours-http2'] && byContender['ours-base']) {
+      const r = pairedRatios(byContender['ours-http2'].perRound, byContender['ours-base'].perRound);
+      summary.vsBase = median(r);
+      summary.vsBaseSpread = spreadOf(r);
+    }
     if (row.target) {
       const j = judge(row, row.target, byContender, vsEtcd3, 'etcd3');
       if (j.best) summary.best = j.best;
