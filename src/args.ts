@@ -7,6 +7,10 @@ export type Bytes = string | Uint8Array;
 
 const INT64_MAX = (1n << 63n) - 1n;
 
+// How a wrong argument is named in a message. Four wordings exist because the messages that use them are
+// public and must not change; each has its own name so that "which one?" has one answer.
+
+/** The client's wording: `null`, `an array`, `number 5`, `NaN`, `bigint 5`, `a string`, else `typeof`. */
 export function describe(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an array';
@@ -14,6 +18,29 @@ export function describe(x: unknown): string {
   if (typeof x === 'bigint') return `bigint ${x}`;
   if (typeof x === 'string') return 'a string';
   return typeof x;
+}
+
+/** The type alone: `null`, `an array`, else `typeof` (no value shown). Used for the endpoint list. */
+export function describeType(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  return typeof x;
+}
+
+/** `typeof`, except `null` (an array is `object`). Used by discovery's client, ttl and flag checks. */
+export function typeName(x: unknown): string {
+  return x === null ? 'null' : typeof x;
+}
+
+/**
+ * The value itself where it is short: a string JSON-quoted, `number 5`, `boolean true`, `undefined`, `null`,
+ * `an array`, `an object`. Used by discovery's name, prefix and format checks.
+ */
+export function describeValue(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x === 'string') return JSON.stringify(x);
+  if (typeof x === 'object') return Array.isArray(x) ? 'an array' : 'an object';
+  return `${typeof x} ${String(x)}`;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -45,9 +72,16 @@ export function toNonNegativeInt(name: string, x: unknown): number {
 /** A revision: 0 means "latest" / "now". */
 export const toRevision = toNonNegativeInt;
 
-/** A TTL in seconds: a non-negative safe integer. */
+/** A TTL in seconds: a non-negative safe integer (0 lets etcd pick). */
 export function toTtl(name: string, x: unknown): number {
   return toNonNegativeInt(name, x);
+}
+
+/** A registration's lease TTL: a positive whole number of seconds, always named `ttl`. @throws TypeError / RangeError */
+export function toPositiveTtl(x: unknown): number {
+  if (typeof x !== 'number') throw new TypeError(`ttl must be a number of seconds, got ${typeName(x)}`);
+  if (!Number.isInteger(x) || x <= 0) throw new RangeError(`ttl must be a positive integer number of seconds, got ${x}`);
+  return x;
 }
 
 /**
@@ -70,8 +104,16 @@ export function toId(name: string, x: unknown, max: bigint = INT64_MAX): bigint 
 export const toLeaseId = (name: string, x: unknown): bigint => toId(name, x);
 export const toMemberId = (name: string, x: unknown): bigint => toId(name, x, (1n << 64n) - 1n);
 
+/** A required flag. @throws TypeError */
 export function toBool(name: string, x: unknown): boolean {
   if (typeof x !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(x)}`);
+  return x;
+}
+
+/** An optional flag: undefined is false. Discovery's wording ({@link typeName}). @throws TypeError */
+export function toOptionalBool(name: string, x: unknown): boolean {
+  if (x === undefined) return false;
+  if (typeof x !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeName(x)}`);
   return x;
 }
 

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { describeType } from './args';
 
 /** One etcd endpoint as given by the user, after parsing. */
 export interface Endpoint {
@@ -23,7 +24,7 @@ const DEFAULT_PORT = 2379;
  */
 export function parseEndpoints(url: string): Endpoint[] {
   if (typeof url !== 'string') {
-    throw new TypeError(`etcd url must be a string, got ${describe(url)}`);
+    throw new TypeError(`etcd url must be a string, got ${describeType(url)}`);
   }
   const entries = url.split(/[,;]/).map((s) => s.trim()).filter((s) => s.length > 0);
   if (entries.length === 0) throw new TypeError(`etcd url is empty: ${JSON.stringify(url)}`);
@@ -108,8 +109,3 @@ export function resolveEtcdEndpoints(fallback: string): string {
   return env !== undefined && env.trim() !== '' ? env : fallback;
 }
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  return typeof x;
-}

@@ -3,6 +3,7 @@ import { Client } from './client';
 import { WatchEndedError } from './errors';
 import type { ConnectionListener, ConnectionState } from './link';
 import type { Response } from './response';
+import { callUser } from './user-code';
 import { watchEngine, type WatchHandle } from './watch';
 
 export type WatchCallback = (response: Response) => void;
@@ -197,16 +198,5 @@ export class Watcher {
   /** `await using w = new Watcher(...)` cancels it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.Cancel();
-  }
-}
-
-/** Runs user code; an exception escapes on its own tick rather than breaking the watch engine. */
-function callUser<A>(fn: (a: A) => void, arg: A): void {
-  try {
-    fn(arg);
-  } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
   }
 }

@@ -1,16 +1,7 @@
 // User callbacks of Registration and Discovery: subscribe/unsubscribe, and calls that a throwing callback
 // cannot break.
 
-/** Runs user code; an exception escapes on its own tick instead of breaking the caller's state. */
-export function callUser(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
-  }
-}
+import { callUser } from '../user-code';
 
 /** @internal One kind of callback (`onLost`, `onOnline`, …): its subscribers, called in subscription order. */
 export class Callbacks<F extends (...args: never[]) => void> {

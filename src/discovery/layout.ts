@@ -6,6 +6,8 @@
 //   go-endpoints  <prefix>/<service>/<address>   →  {"Op":0,"Addr":"127.0.0.1:9000","Metadata":null}
 //                 (Go's go.etcd.io/etcd/client/v3/naming/endpoints with target <prefix>/<service>)
 
+import { describeValue } from '../args';
+
 /** Which key/value layout a Registry writes and a Discovery reads. */
 export type DiscoveryFormat = 'plain' | 'go-endpoints';
 
@@ -23,30 +25,23 @@ export interface InstanceKey {
 
 export const DEFAULT_PREFIX = '/service';
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x === 'string') return JSON.stringify(x);
-  if (typeof x === 'object') return Array.isArray(x) ? 'an array' : 'an object';
-  return `${typeof x} ${String(x)}`;
-}
-
 /** Validates a format option (default 'plain'). */
 export function toFormat(x: unknown): DiscoveryFormat {
   if (x === undefined) return 'plain';
-  if (x !== 'plain' && x !== 'go-endpoints') throw new TypeError(`format must be 'plain' or 'go-endpoints', got ${describe(x)}`);
+  if (x !== 'plain' && x !== 'go-endpoints') throw new TypeError(`format must be 'plain' or 'go-endpoints', got ${describeValue(x)}`);
   return x;
 }
 
 /** Validates a prefix option (default '/service') and drops trailing slashes: keys are `<prefix>/<service>/…`. */
 export function toPrefix(x: unknown): string {
   if (x === undefined) return DEFAULT_PREFIX;
-  if (typeof x !== 'string') throw new TypeError(`prefix must be a string, got ${describe(x)}`);
+  if (typeof x !== 'string') throw new TypeError(`prefix must be a string, got ${describeValue(x)}`);
   return x.replace(/\/+$/, '');
 }
 
 /** A service or instance name: a non-empty string without '/'. */
 export function toName(what: string, x: unknown): string {
-  if (typeof x !== 'string' || x === '') throw new TypeError(`${what} must be a non-empty string, got ${describe(x)}`);
+  if (typeof x !== 'string' || x === '') throw new TypeError(`${what} must be a non-empty string, got ${describeValue(x)}`);
   if (x.includes('/')) throw new TypeError(`${what} must not contain '/', got ${JSON.stringify(x)}`);
   return x;
 }

@@ -15,7 +15,8 @@ import {
   type Value,
 } from '../core';
 import { AlreadyRegisteredError, ClosedError, EtcdError, KeyDeletedError, RegistrationReplacedError } from '../errors';
-import { checkClient, checkOptions, toBool, toTtl } from './args';
+import { toOptionalBool, toPositiveTtl } from '../args';
+import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
 import { Callbacks } from './callbacks';
 import { encodeValue, instanceKey, toFormat, toName, toPrefix, type DiscoveryFormat } from './layout';
@@ -73,7 +74,7 @@ export class Registry {
     this.client = checkClient(client);
     checkOptions(options);
     this.prefix = toPrefix(options.prefix);
-    this.ttl = options.ttl === undefined ? DEFAULT_TTL : toTtl(options.ttl);
+    this.ttl = options.ttl === undefined ? DEFAULT_TTL : toPositiveTtl(options.ttl);
     this.format = toFormat(options.format);
   }
 
@@ -100,8 +101,8 @@ export class Registry {
       name = address;
     }
     checkOptions(options);
-    const ttl = options.ttl === undefined ? this.ttl : toTtl(options.ttl);
-    const replace = toBool('replace', options.replace);
+    const ttl = options.ttl === undefined ? this.ttl : toPositiveTtl(options.ttl);
+    const replace = toOptionalBool('replace', options.replace);
     const value = encodeValue(this.format, address, options.metadata);
     const key = instanceKey(this.prefix, svc, name);
     if (this.closing) return Promise.reject(new ClosedError('this Registry is closed'));

@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  describe,
+  describeType,
+  describeValue,
   prefixEnd,
   prefixRange,
   toBool,
@@ -10,9 +13,12 @@ import {
   toLeaseId,
   toMemberId,
   toNonNegativeInt,
+  toOptionalBool,
+  toPositiveTtl,
   toRevision,
   toStr,
   toTtl,
+  typeName,
 } from '../../src/args';
 
 /** Asserts that `fn` throws an instance of `cls` whose message contains every one of `parts`. */
@@ -242,6 +248,49 @@ test('prefixRange of an all-0xff key ends at "\\0"', () => {
   const r = prefixRange(bytes(0xff, 0xff));
   assert.equal([...r.key], [0xff, 0xff]);
   assert.equal([...r.rangeEnd], [0]);
+});
+
+// ---------------------------------------------------------------- the four wordings, and discovery's rules
+// Each wording appears in public error messages; these pin them byte for byte.
+
+/** The exact message `fn` throws, with its class. */
+function thrown(fn: () => unknown): [string, string] {
+  try {
+    fn();
+  } catch (e) {
+    return [(e as Error).constructor.name, (e as Error).message];
+  }
+  throw new Error('did not throw');
+}
+
+test('describe, describeType, typeName and describeValue name a value in their own words', () => {
+  const inputs: unknown[] = [null, undefined, [], {}, 5, NaN, 5n, 'x', true, () => 0];
+  assert.equal(inputs.map(describe), ['null', 'undefined', 'an array', 'object', 'number 5', 'NaN', 'bigint 5', 'a string', 'boolean', 'function']);
+  assert.equal(inputs.map(describeType), ['null', 'undefined', 'an array', 'object', 'number', 'number', 'bigint', 'string', 'boolean', 'function']);
+  assert.equal(inputs.map(typeName), ['null', 'undefined', 'object', 'object', 'number', 'number', 'bigint', 'string', 'boolean', 'function']);
+  assert.equal(inputs.slice(0, 9).map(describeValue), ['null', 'undefined undefined', 'an array', 'an object', 'number 5', 'number NaN', 'bigint 5', '"x"', 'boolean true']);
+});
+
+test('toPositiveTtl: a positive whole number of seconds, with its exact messages', () => {
+  assert.is(toPositiveTtl(1), 1);
+  assert.is(toPositiveTtl(30), 30);
+  assert.equal(thrown(() => toPositiveTtl('3')), ['TypeError', 'ttl must be a number of seconds, got string']);
+  assert.equal(thrown(() => toPositiveTtl(null)), ['TypeError', 'ttl must be a number of seconds, got null']);
+  assert.equal(thrown(() => toPositiveTtl(0)), ['RangeError', 'ttl must be a positive integer number of seconds, got 0']);
+  assert.equal(thrown(() => toPositiveTtl(1.5)), ['RangeError', 'ttl must be a positive integer number of seconds, got 1.5']);
+  // Unlike toTtl, 0 is refused (a registration needs a lease of its own length).
+  assert.is(toTtl('ttl', 0), 0);
+});
+
+test('toOptionalBool: undefined is false; anything but a boolean is refused with its exact message', () => {
+  assert.is(toOptionalBool('replace', undefined), false);
+  assert.is(toOptionalBool('replace', true), true);
+  assert.is(toOptionalBool('replace', false), false);
+  assert.equal(thrown(() => toOptionalBool('replace', 'yes')), ['TypeError', 'replace must be a boolean, got string']);
+  assert.equal(thrown(() => toOptionalBool('replace', null)), ['TypeError', 'replace must be a boolean, got null']);
+  // toBool requires the flag and words it as the client does.
+  assert.equal(thrown(() => toBool('replace', undefined)), ['TypeError', 'replace must be a boolean, got undefined']);
+  assert.equal(thrown(() => toBool('replace', 'yes')), ['TypeError', 'replace must be a boolean, got a string']);
 });
 
 test.run();
