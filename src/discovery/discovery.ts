@@ -1,6 +1,7 @@
 // Service discovery: a live, local view of every instance registered under a prefix, built on the public
-// client API only (ls + Watcher). The view itself (Catalog) is plain data with no I/O, so the rules —
-// what counts as a change, the round-robin pick — are unit-tested without etcd.
+// client API only (ls + Watcher). The view itself is the pure Catalog (catalog.ts); this file lists, watches and
+// re-lists. It reads etcd through a PrefixReader, so the re-list can be unit-tested with a fake one
+// (test/unit/discovery-relist.test.ts).
 
 import { Client, ClientClosedError, EventType, Watcher, type Response } from '../core';
 import { ClosedError, ERROR_GRPC_UNAVAILABLE, EtcdError, UnreachableError } from '../errors';
@@ -8,15 +9,8 @@ import { Link, type ConnectionListener, type ConnectionState } from '../link';
 import { checkClient, checkOptions } from './args';
 import { Backoff } from './backoff';
 import { Callbacks } from './callbacks';
-import { byCodeUnits, decodeValue, parseKey, toFormat, toPrefix, type DiscoveryFormat, type EndpointValue } from './layout';
-
-/** One live instance of a service, as `instances()` and `pick()` give it. */
-export interface ServiceInstance {
-  instance: string;
-  address: string;
-  /** Present only when the registration carried metadata. */
-  metadata?: unknown;
-}
+import { Catalog, type Change, type ServiceInstance } from './catalog';
+import { decodeValue, parseKey, toFormat, toPrefix, type DiscoveryFormat, type EndpointValue } from './layout';
 
 export interface DiscoveryOptions {
   /** Keys are `<prefix>/<service>/<instance>`; default '/service'. */
@@ -28,135 +22,30 @@ export interface DiscoveryOptions {
 export type OnlineCallback = (service: string, instance: string, address: string, metadata?: unknown) => void;
 export type OfflineCallback = (service: string, instance: string, address: string) => void;
 
-/** A change of the view, to be reported to the callbacks in this order. */
-export type Change =
-  | { type: 'online'; service: string; instance: string; address: string; metadata?: unknown }
-  | { type: 'offline'; service: string; instance: string; address: string };
-
-// ---- the view (pure) --------------------------------------------------------------------------------------
-
-interface ServiceEntry {
-  instances: Map<string, EndpointValue>;
-  /** Instance names in code-unit order; rebuilt lazily after a change. */
-  sorted: string[] | undefined;
+/** @internal The part of a Watcher that Discovery uses. */
+export interface PrefixWatch {
+  onConnection(cb: ConnectionListener): unknown;
+  Wait(): Promise<boolean>;
+  Cancel(): Promise<unknown>;
 }
 
-/**
- * @internal The instances known per service, and the round-robin position per service. Every mutator
- * returns the changes to report: an address change is offline(old) then online(new); a re-put with the same
- * address (a lease restored, metadata edited) changes what `instances()` shows but reports nothing.
- */
-export class Catalog {
-  private readonly services = new Map<string, ServiceEntry>();
-  /** The instance name `pick()` returned last, per service; kept across changes (and while empty). */
-  private readonly lastPicked = new Map<string, string>();
-
-  /** An instance was written with `value`. */
-  put(service: string, instance: string, value: EndpointValue): Change[] {
-    let entry = this.services.get(service);
-    const old = entry?.instances.get(instance);
-    if (!entry) {
-      entry = { instances: new Map(), sorted: undefined };
-      this.services.set(service, entry);
-    }
-    entry.instances.set(instance, value);
-    if (old === undefined) {
-      entry.sorted = undefined;
-      return [online(service, instance, value)];
-    }
-    if (old.address === value.address) return [];
-    return [{ type: 'offline', service, instance, address: old.address }, online(service, instance, value)];
-  }
-
-  /** An instance's key was deleted (or no longer holds a registration). */
-  delete(service: string, instance: string): Change[] {
-    const entry = this.services.get(service);
-    const old = entry?.instances.get(instance);
-    if (!entry || old === undefined) return [];
-    entry.instances.delete(instance);
-    entry.sorted = undefined;
-    if (entry.instances.size === 0) this.services.delete(service);
-    return [{ type: 'offline', service, instance, address: old.address }];
-  }
-
-  /**
-   * Replaces the whole view with a fresh listing and returns only the difference: offline for instances
-   * gone, offline + online for changed addresses, online for new ones.
-   */
-  replaceAll(listing: Iterable<{ service: string; instance: string; value: EndpointValue }>): Change[] {
-    const next = new Map<string, Map<string, EndpointValue>>();
-    for (const { service, instance, value } of listing) {
-      let m = next.get(service);
-      if (!m) next.set(service, (m = new Map()));
-      m.set(instance, value);
-    }
-    const changes: Change[] = [];
-    for (const [service, entry] of [...this.services]) {
-      for (const instance of [...entry.instances.keys()]) {
-        if (!next.get(service)?.has(instance)) changes.push(...this.delete(service, instance));
-      }
-    }
-    for (const [service, m] of next) {
-      for (const [instance, value] of m) changes.push(...this.put(service, instance, value));
-    }
-    return changes;
-  }
-
-  /** Every live instance of `service`, sorted by instance name. */
-  instances(service: string): ServiceInstance[] {
-    const entry = this.services.get(service);
-    if (!entry) return [];
-    return this.sortedNames(entry).map((name) => toInstance(name, entry.instances.get(name)!));
-  }
-
-  /** Every service with at least one live instance, sorted. */
-  serviceNames(): string[] {
-    return [...this.services.keys()].sort(byCodeUnits);
-  }
-
-  /**
-   * Round robin that keeps its place across changes: the first instance (by name) after the one picked last
-   * time, wrapping around. A new instance is reached in its turn; a removed one is simply skipped.
-   */
-  pick(service: string): ServiceInstance | undefined {
-    const entry = this.services.get(service);
-    if (!entry) return undefined;
-    const names = this.sortedNames(entry);
-    const last = this.lastPicked.get(service);
-    let chosen = names[0]!;
-    if (last !== undefined) {
-      // First name greater than `last` (binary search), else wrap to the first.
-      let lo = 0;
-      let hi = names.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (names[mid]! <= last) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo < names.length) chosen = names[lo]!;
-    }
-    this.lastPicked.set(service, chosen);
-    return toInstance(chosen, entry.instances.get(chosen)!);
-  }
-
-  private sortedNames(entry: ServiceEntry): string[] {
-    return (entry.sorted ??= [...entry.instances.keys()].sort(byCodeUnits));
-  }
+/** @internal How Discovery reads etcd: one listing, and a watch of the prefix. */
+export interface PrefixReader {
+  /** Lists every key under `prefix`. @throws ClientClosedError */
+  list(prefix: string): Promise<Response>;
+  /** Watches every key under `prefix` from `revision`. @throws ClientClosedError */
+  watch(prefix: string, revision: number, onResponse: (r: Response) => void): PrefixWatch;
 }
 
-function online(service: string, instance: string, value: EndpointValue): Change {
-  return value.metadata === undefined
-    ? { type: 'online', service, instance, address: value.address }
-    : { type: 'online', service, instance, address: value.address, metadata: value.metadata };
-}
-
-function toInstance(instance: string, value: EndpointValue): ServiceInstance {
-  return value.metadata === undefined ? { instance, address: value.address } : { instance, address: value.address, metadata: value.metadata };
+/** The reader of a real client: `ls` and a prefix Watcher. */
+function clientReader(client: Client): PrefixReader {
+  return {
+    list: (prefix) => client.ls(prefix),
+    watch: (prefix, revision, onResponse) => new Watcher(client, prefix, revision, onResponse, true),
+  };
 }
 
 // ---- Discovery ----------------------------------------------------------------------------------------------
-
-export { retryDelayMs } from './backoff';
 
 /**
  * A live view of the services registered under a prefix (see {@link Registry}), with callbacks when
@@ -178,13 +67,13 @@ export { retryDelayMs } from './backoff';
  *   exception they throw escapes on its own tick and does not disturb the view.
  */
 export class Discovery {
-  private readonly client: Client;
+  private readonly reader: PrefixReader;
   private readonly prefix: string;
   private readonly format: DiscoveryFormat;
   private readonly catalog = new Catalog();
   private readonly onlineCbs = new Callbacks<OnlineCallback>('onOnline');
   private readonly offlineCbs = new Callbacks<OfflineCallback>('onOffline');
-  private watcher: Watcher | undefined;
+  private watcher: PrefixWatch | undefined;
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** Paces re-listing while etcd is unreachable; woken on close. */
@@ -199,7 +88,7 @@ export class Discovery {
    * @throws TypeError for a bad client or option.
    */
   constructor(client: Client, options: DiscoveryOptions = {}) {
-    this.client = checkClient(client);
+    this.reader = clientReader(checkClient(client));
     checkOptions(options);
     this.prefix = toPrefix(options.prefix);
     this.format = toFormat(options.format);
@@ -251,7 +140,7 @@ export class Discovery {
 
   private async firstListing(): Promise<void> {
     this.link.waiting();
-    const r = await this.client.ls(`${this.prefix}/`);
+    const r = await this.reader.list(`${this.prefix}/`);
     if (this.closing) return;
     if (!r.is_ok()) {
       const err = new EtcdError(`discovery: cannot list ${this.prefix}/: ${r.error_code()} ${r.error_message()}`, r.error_code(), r.error_message());
@@ -314,9 +203,9 @@ export class Discovery {
 
   private watchFrom(revision: number): void {
     if (this.closing) return;
-    let w: Watcher;
+    let w: PrefixWatch;
     try {
-      w = new Watcher(this.client, `${this.prefix}/`, revision, (r) => this.onWatch(w, r), true);
+      w = this.reader.watch(`${this.prefix}/`, revision, (r) => this.onWatch(w, r));
     } catch (err) {
       if (err instanceof ClientClosedError) return; // the client is gone: the view stays as it is
       throw err;
@@ -334,7 +223,7 @@ export class Discovery {
     });
   }
 
-  private onWatch(w: Watcher, r: Response): void {
+  private onWatch(w: PrefixWatch, r: Response): void {
     // An error Response (code 11 on compaction) is the watcher's last word; Wait() then triggers recover().
     if (this.watcher !== w || this.closing || !r.is_ok()) return;
     for (const e of r.events()) {
@@ -358,7 +247,7 @@ export class Discovery {
         let r: Response;
         this.link.waiting();
         try {
-          r = await this.client.ls(`${this.prefix}/`);
+          r = await this.reader.list(`${this.prefix}/`);
         } catch {
           this.link.stop();
           return true; // ClientClosedError: nothing more to watch

@@ -2,7 +2,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Catalog, retryDelayMs } from '../../src/discovery/discovery';
+import { retryDelayMs } from '../../src/discovery/backoff';
+import { Catalog } from '../../src/discovery/catalog';
 
 function withInstances(...names: string[]): Catalog {
   const c = new Catalog();
