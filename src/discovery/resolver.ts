@@ -3,12 +3,11 @@
 // resolver contract (`@grpc/grpc-js/build/src/resolver.d.ts`): the listener is never called synchronously
 // from the constructor or updateResolution, and never after destroy().
 
-import { Client, ClientClosedError } from '../core';
+import type { Client } from '../core';
 import { requirePeer } from '../peer';
 import { checkClient, checkOptions } from './args';
-import { Backoff } from './backoff';
-import { Discovery } from './discovery';
 import { servicePrefix, toFormat, toPrefix, type DiscoveryFormat } from './layout';
+import { SharedDiscovery, type Resolver, type SharedSource } from './shared-discovery';
 
 /** The parts of a @grpc/grpc-js module the resolver uses (any version with `experimental.registerResolver`). */
 export interface GrpcModule {
@@ -35,7 +34,8 @@ export interface EtcdResolverOptions {
   grpc?: GrpcModule;
 }
 
-interface GrpcUri {
+/** @internal A target as grpc-js parses it. */
+export interface GrpcUri {
   scheme?: string;
   authority?: string;
   path: string;
@@ -52,10 +52,10 @@ interface StatusObject {
   metadata: unknown;
 }
 
-/** The listener of current grpc-js (the version this package depends on): one function. */
-type ListenerFn = (endpoints: unknown, attributes: Record<string, unknown>, serviceConfig: unknown, resolutionNote: string) => boolean;
-/** The listener of older grpc-js releases that already take Endpoint lists: an object (best effort, untested). */
-interface ListenerObject {
+/** @internal The listener of current grpc-js (the version this package depends on): one function. */
+export type ListenerFn = (endpoints: unknown, attributes: Record<string, unknown>, serviceConfig: unknown, resolutionNote: string) => boolean;
+/** @internal The listener of older grpc-js releases that already take Endpoint lists: an object (best effort, untested). */
+export interface ListenerObject {
   onSuccessfulResolution(endpoints: unknown, serviceConfig: unknown, serviceConfigError: unknown, configSelector: unknown, attributes: Record<string, unknown>): void;
   onError(error: StatusObject): void;
 }
@@ -125,196 +125,142 @@ export function registerEtcdResolver(client: Client, options: EtcdResolverOption
   const scheme = toScheme(options.scheme);
   const grpc = loadGrpc(options.grpc);
   const shared = new SharedDiscovery(client, prefix, format);
+  grpc.experimental.registerResolver(scheme, resolverClass({ grpc, shared, scheme, prefix }) as never);
+  return () => shared.unregister();
+}
 
-  const statusOk = (value: unknown): unknown => grpc.experimental.statusOrFromValue?.(value as never) ?? { ok: true, value };
-  const statusError = (details: string): unknown => {
-    const error = { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() };
-    return grpc.experimental.statusOrFromError?.(error as never) ?? { ok: false, error };
-  };
-  const unavailable = (details: string): StatusObject => ({ code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() });
+/** @internal What every resolver of one registerEtcdResolver() call shares. */
+export interface ResolverContext {
+  grpc: GrpcModule;
+  shared: SharedSource;
+  scheme: string;
+  prefix: string;
+}
 
-  class EtcdResolver implements Resolver {
-    readonly service: string | undefined;
-    private active = false;
-    private scheduled = false;
-    /** Something changed since the last report (or nothing was reported since updateResolution/activation). */
-    private pending = false;
-    private reportedSinceActivation = false;
-    /** Whether the last report had addresses: going to none must first clear the old ones (see report). */
-    private hadAddresses = false;
-
-    constructor(
-      private readonly target: GrpcUri,
-      private readonly listener: ListenerFn | ListenerObject,
-    ) {
-      this.service = serviceOfTarget(target);
+/** @internal The class grpc-js constructs for each channel of `ctx.scheme`: an EtcdResolver bound to `ctx`. */
+export function resolverClass(ctx: ResolverContext): new (target: GrpcUri, listener: ListenerFn | ListenerObject) => EtcdResolver {
+  return class extends EtcdResolver {
+    constructor(target: GrpcUri, listener: ListenerFn | ListenerObject) {
+      super(ctx, target, listener);
     }
 
     static getDefaultAuthority(target: GrpcUri): string {
       const service = serviceOfTarget(target);
-      if (service === undefined) throw new TypeError(`invalid ${scheme} target ${JSON.stringify(target.path)}: expected ${scheme}:///<service>`);
+      if (service === undefined) throw new TypeError(invalidTarget(ctx.scheme, target));
       return service;
     }
-
-    /**
-     * Reports once after (re)activation; later calls report only if something changed meanwhile. grpc-js
-     * asks again after failures; answering each ask with the same result would make the two spin.
-     */
-    updateResolution(): void {
-      if (!this.active) {
-        this.active = true;
-        this.reportedSinceActivation = false;
-        shared.attach(this);
-      }
-      if (!this.reportedSinceActivation) this.schedule();
-    }
-
-    destroy(): void {
-      if (!this.active) return;
-      this.active = false;
-      shared.detach(this);
-    }
-
-    /** Reports the current state on a later tick (coalesced). */
-    schedule(): void {
-      this.pending = true;
-      if (this.scheduled) return;
-      this.scheduled = true;
-      process.nextTick(() => {
-        this.scheduled = false;
-        if (!this.active || !this.pending) return;
-        this.pending = false;
-        this.report();
-      });
-    }
-
-    private report(): void {
-      const state = shared.state();
-      if (state.kind === 'starting') return; // scheduled again when the listing is in
-      this.reportedSinceActivation = true;
-      if (state.kind === 'unregistered') return this.fail('resolver unregistered');
-      if (state.kind === 'failed') return this.fail(`cannot list ${prefix}/ in etcd: ${state.error.message}`);
-      if (this.service === undefined) return this.fail(`invalid ${scheme} target ${JSON.stringify(this.target.path)}: expected ${scheme}:///<service>`);
-      const endpoints: { addresses: SubchannelAddress[] }[] = [];
-      const unusable: string[] = [];
-      for (const i of state.discovery.instances(this.service)) {
-        const a = parseHostPort(i.address);
-        if (a) endpoints.push({ addresses: [a] });
-        else unusable.push(i.address);
-      }
-      if (endpoints.length === 0) {
-        const none = `no instances of service '${this.service}' registered under ${servicePrefix(prefix, this.service)}`;
-        return this.fail(unusable.length ? `${none} (addresses not of the form host:port: ${unusable.join(', ')})` : none);
-      }
-      this.hadAddresses = true;
-      const l = this.listener;
-      if (typeof l === 'function') l(statusOk(endpoints), {}, statusOk(SERVICE_CONFIG), '');
-      else l.onSuccessfulResolution(endpoints, SERVICE_CONFIG, null, null, {});
-    }
-
-    private fail(details: string): void {
-      const l = this.listener;
-      if (typeof l !== 'function') return l.onError(unavailable(details));
-      // round_robin keeps its old addresses when handed an error, so an empty list clears them first.
-      if (this.hadAddresses) l(statusOk([]), {}, statusOk(SERVICE_CONFIG), details);
-      this.hadAddresses = false;
-      l(statusError(details), {}, statusOk(SERVICE_CONFIG), details);
-    }
-  }
-
-  grpc.experimental.registerResolver(scheme, EtcdResolver as never);
-  return () => shared.unregister();
+  };
 }
 
-interface Resolver {
-  readonly service: string | undefined;
-  schedule(): void;
+function invalidTarget(scheme: string, target: GrpcUri): string {
+  return `invalid ${scheme} target ${JSON.stringify(target.path)}: expected ${scheme}:///<service>`;
 }
-
-type SharedState =
-  | { kind: 'starting' }
-  | { kind: 'ready'; discovery: Discovery }
-  | { kind: 'failed'; error: Error }
-  | { kind: 'unregistered' };
 
 /**
- * The one Discovery behind every resolver of a registration: created and started when the first resolver
- * attaches, retried with backoff while the first listing fails, closed when the last resolver detaches
- * (or on unregister).
+ * @internal The resolver of one channel, following one service. Its contract with the listener:
+ * - it never calls the listener synchronously (not from the constructor, not from updateResolution) and never
+ *   after destroy();
+ * - changes are coalesced: any number of them before the next tick make one report;
+ * - a report is the service's `host:port` addresses with round_robin, or an UNAVAILABLE error (no instance,
+ *   the listing failed, the target is invalid, the resolver was unregistered); before an error that follows
+ *   addresses, an empty address list clears the old ones, since round_robin keeps them when handed an error;
+ * - it reports once per (re)activation; grpc-js's later asks are answered only when something changed.
  */
-class SharedDiscovery {
-  private readonly resolvers = new Set<Resolver>();
-  private discovery: Discovery | undefined;
-  private current: SharedState = { kind: 'starting' };
-  private unregistered = false;
-  /** Paces the retries of the current Discovery's first listing; woken when it is shut. */
-  private backoff = new Backoff();
+export class EtcdResolver implements Resolver {
+  readonly service: string | undefined;
+  private active = false;
+  private scheduled = false;
+  /** Something changed since the last report (or nothing was reported since updateResolution/activation). */
+  private pending = false;
+  private reportedSinceActivation = false;
+  /** Whether the last report had addresses: going to none must first clear the old ones (see report). */
+  private hadAddresses = false;
 
   constructor(
-    private readonly client: Client,
-    private readonly prefix: string,
-    private readonly format: DiscoveryFormat,
-  ) {}
-
-  state(): SharedState {
-    return this.unregistered ? { kind: 'unregistered' } : this.current;
+    private readonly ctx: ResolverContext,
+    private readonly target: GrpcUri,
+    private readonly listener: ListenerFn | ListenerObject,
+  ) {
+    this.service = serviceOfTarget(target);
   }
 
-  attach(r: Resolver): void {
-    this.resolvers.add(r);
-    if (!this.discovery && !this.unregistered) this.open();
+  /**
+   * Reports once after (re)activation; later calls report only if something changed meanwhile. grpc-js
+   * asks again after failures; answering each ask with the same result would make the two spin.
+   */
+  updateResolution(): void {
+    if (!this.active) {
+      this.active = true;
+      this.reportedSinceActivation = false;
+      this.ctx.shared.attach(this);
+    }
+    if (!this.reportedSinceActivation) this.schedule();
   }
 
-  detach(r: Resolver): void {
-    this.resolvers.delete(r);
-    if (this.resolvers.size === 0) this.shut();
+  destroy(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.ctx.shared.detach(this);
   }
 
-  unregister(): void {
-    if (this.unregistered) return;
-    this.unregistered = true;
-    this.shut();
-    for (const r of this.resolvers) r.schedule();
+  /** Reports the current state on a later tick (coalesced). */
+  schedule(): void {
+    this.pending = true;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(() => {
+      this.scheduled = false;
+      if (!this.active || !this.pending) return;
+      this.pending = false;
+      this.report();
+    });
   }
 
-  private open(): void {
-    const d = new Discovery(this.client, { prefix: this.prefix, format: this.format });
-    this.discovery = d;
-    this.current = { kind: 'starting' };
-    const changed = (service: string): void => {
-      for (const r of this.resolvers) if (r.service === service) r.schedule();
-    };
-    d.onOnline((service) => changed(service));
-    d.onOffline((service) => changed(service));
-    void this.start(d);
+  private report(): void {
+    const state = this.ctx.shared.state();
+    if (state.kind === 'starting') return; // scheduled again when the listing is in
+    this.reportedSinceActivation = true;
+    if (state.kind === 'unregistered') return this.fail('resolver unregistered');
+    if (state.kind === 'failed') return this.fail(`cannot list ${this.ctx.prefix}/ in etcd: ${state.error.message}`);
+    if (this.service === undefined) return this.fail(invalidTarget(this.ctx.scheme, this.target));
+    const endpoints: { addresses: SubchannelAddress[] }[] = [];
+    const unusable: string[] = [];
+    for (const i of state.discovery.instances(this.service)) {
+      const a = parseHostPort(i.address);
+      if (a) endpoints.push({ addresses: [a] });
+      else unusable.push(i.address);
+    }
+    if (endpoints.length === 0) {
+      const none = `no instances of service '${this.service}' registered under ${servicePrefix(this.ctx.prefix, this.service)}`;
+      return this.fail(unusable.length ? `${none} (addresses not of the form host:port: ${unusable.join(', ')})` : none);
+    }
+    this.hadAddresses = true;
+    const l = this.listener;
+    if (typeof l === 'function') l(this.statusOk(endpoints), {}, this.statusOk(SERVICE_CONFIG), '');
+    else l.onSuccessfulResolution(endpoints, SERVICE_CONFIG, null, null, {});
   }
 
-  private start(d: Discovery): Promise<void> {
-    const backoff = (this.backoff = new Backoff());
-    return backoff.run(
-      () => this.discovery === d,
-      async () => {
-        try {
-          await d.start();
-          if (this.discovery !== d) return true;
-          this.current = { kind: 'ready', discovery: d };
-          for (const r of this.resolvers) r.schedule();
-          return true;
-        } catch (err) {
-          if (this.discovery !== d) return true;
-          this.current = { kind: 'failed', error: err as Error };
-          for (const r of this.resolvers) r.schedule();
-          return err instanceof ClientClosedError; // closed: for good
-        }
-      },
-    );
+  private fail(details: string): void {
+    const l = this.listener;
+    if (typeof l !== 'function') return l.onError(this.unavailable(details));
+    // round_robin keeps its old addresses when handed an error, so an empty list clears them first.
+    if (this.hadAddresses) l(this.statusOk([]), {}, this.statusOk(SERVICE_CONFIG), details);
+    this.hadAddresses = false;
+    l(this.statusError(details), {}, this.statusOk(SERVICE_CONFIG), details);
   }
 
-  private shut(): void {
-    const d = this.discovery;
-    this.discovery = undefined;
-    this.current = { kind: 'starting' };
-    this.backoff.wake();
-    if (d) void d.close();
+  /** A successful StatusOr of the listener's grpc-js (a plain `{ ok, value }` where it has no helper). */
+  private statusOk(value: unknown): unknown {
+    return this.ctx.grpc.experimental.statusOrFromValue?.(value as never) ?? { ok: true, value };
+  }
+
+  /** An UNAVAILABLE StatusOr with `details`. */
+  private statusError(details: string): unknown {
+    const error = this.unavailable(details);
+    return this.ctx.grpc.experimental.statusOrFromError?.(error as never) ?? { ok: false, error };
+  }
+
+  private unavailable(details: string): StatusObject {
+    return { code: this.ctx.grpc.status.UNAVAILABLE, details, metadata: new this.ctx.grpc.Metadata() };
   }
 }
