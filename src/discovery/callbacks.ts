@@ -22,3 +22,27 @@ export class Callbacks<F extends (...args: never[]) => void> {
     for (const cb of [...this.subscribers]) callUser(() => cb(...args));
   }
 }
+
+/**
+ * @internal A registration's callbacks (`onLost`, `onRestored`, `onReplaced`), with the rule that `onLost` and
+ * `onRestored` alternate: a second loss before the restore is not reported, nor a restore without a loss.
+ */
+export class RegistrationEvents {
+  readonly lost = new Callbacks<(error: Error) => void>('onLost');
+  readonly restored = new Callbacks<() => void>('onRestored');
+  readonly replaced = new Callbacks<(error: Error) => void>('onReplaced');
+  /** `onLost` was reported and `onRestored` not yet. */
+  private lostReported = false;
+
+  reportLost(err: Error): void {
+    if (this.lostReported) return;
+    this.lostReported = true;
+    this.lost.call(err);
+  }
+
+  reportRestored(): void {
+    if (!this.lostReported) return;
+    this.lostReported = false;
+    this.restored.call();
+  }
+}

@@ -7,9 +7,10 @@ import { ClientClosedError, EventType, type Response, type Value } from '../core
 import { AlreadyRegisteredError, KeyDeletedError, RegistrationReplacedError } from '../errors';
 import { trace } from '../trace';
 import { Backoff } from './backoff';
-import { Callbacks } from './callbacks';
+import { RegistrationEvents } from './callbacks';
 import { etcdError, type Claim } from './claim';
-import type { KeyWatch, LeaseKeeper, RegistrationPorts } from './registration-ports';
+import { OwnKeyWatch } from './own-key-watch';
+import type { LeaseKeeper, RegistrationPorts } from './registration-ports';
 
 export type LostCallback = (error: Error) => void;
 export type RestoredCallback = () => void;
@@ -79,13 +80,9 @@ export class Registration {
   private leaseOwner: AbortController | undefined;
   /** The current KeepAlive stopped before this registration (re)became active: activate() reports it. */
   private earlyLoss: Error | undefined;
-  /** `onLost` was reported and `onRestored` not yet. */
-  private lostReported = false;
-  private readonly lostCbs = new Callbacks<LostCallback>('onLost');
-  private readonly restoredCbs = new Callbacks<RestoredCallback>('onRestored');
-  private readonly replacedCbs = new Callbacks<ReplacedCallback>('onReplaced');
-  /** The watch on this registration's key, while active or repairing; aborting `stop` silences it. */
-  private own: { watch: KeyWatch; stop: AbortController } | undefined;
+  private readonly events = new RegistrationEvents();
+  /** The watch on this registration's key, while active or repairing. */
+  private own: OwnKeyWatch | undefined;
   /** The revision of the last deletion of the key the watch reported. */
   private deletedAt = 0;
   /** The restore or repair loop running now; aborting it ends that loop, its pause included. */
@@ -125,12 +122,12 @@ export class Registration {
    * lives — before it writes the key again. Returns an unsubscribe function.
    */
   onLost(cb: LostCallback): () => void {
-    return this.lostCbs.add(cb);
+    return this.events.lost.add(cb);
   }
 
   /** Calls `cb()` each time the registration is back after a loss. Returns an unsubscribe function. */
   onRestored(cb: RestoredCallback): () => void {
-    return this.restoredCbs.add(cb);
+    return this.events.restored.add(cb);
   }
 
   /**
@@ -139,7 +136,7 @@ export class Registration {
    * unsubscribe function.
    */
   onReplaced(cb: ReplacedCallback): () => void {
-    return this.replacedCbs.add(cb);
+    return this.events.replaced.add(cb);
   }
 
   /**
@@ -156,11 +153,6 @@ export class Registration {
   /** `await using reg = await registry.register(...)` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  /** @internal The state now (for tests and traces). */
-  get currentState(): RegistrationState {
-    return this.state;
   }
 
   /** @internal First registration: lease, create-if-absent (or put with `replace`), keepalive, watch (acknowledged). */
@@ -251,21 +243,9 @@ export class Registration {
     this.lease = ka.Lease();
     this.goto('active', `key written at revision ${revision}`);
     this.watch(revision + 1);
-    this.reportRestored();
+    this.events.reportRestored();
     const early = this.earlyLoss;
     if (early && this.state === 'active') this.lost(early);
-  }
-
-  private reportLost(err: Error): void {
-    if (this.lostReported) return;
-    this.lostReported = true;
-    this.lostCbs.call(err);
-  }
-
-  private reportRestored(): void {
-    if (!this.lostReported) return;
-    this.lostReported = false;
-    this.restoredCbs.call();
   }
 
   /** Starts a restore or repair loop, ending the one before: its signal, and a backoff the abort cuts short. */
@@ -280,18 +260,7 @@ export class Registration {
   // ---- watching the key -------------------------------------------------------------------------------------
 
   private watch(fromRevision: number): void {
-    const stop = new AbortController();
-    let w: KeyWatch;
-    try {
-      w = this.ports.watch(this.key, fromRevision, (r) => {
-        if (!stop.signal.aborted) this.onWatch(r);
-      });
-    } catch {
-      return; // ClientClosedError: the KeepAlive stops too; the key expires after the TTL
-    }
-    this.own = { watch: w, stop };
-    void w.Wait().then((cancelled) => {
-      if (stop.signal.aborted) return; // stopped by us
+    this.own = OwnKeyWatch.start(this.ports, this.key, fromRevision, (r) => this.onWatch(r), (cancelled) => {
       this.own = undefined;
       // Cancelled without us: the client was closed. Otherwise etcd ended the watch (its resume revision was
       // compacted): look at the key again and watch from there (a repair already running does that).
@@ -299,11 +268,11 @@ export class Registration {
     });
   }
 
-  private stopWatching(): KeyWatch | undefined {
+  /** Stops the own-key watch, if any: silenced now, cancelled when the promise resolves (never rejects). */
+  private stopWatching(): Promise<void> | undefined {
     const o = this.own;
     this.own = undefined;
-    o?.stop.abort();
-    return o?.watch;
+    return o?.stop();
   }
 
   private onWatch(r: Response): void {
@@ -345,12 +314,12 @@ export class Registration {
         case 'mine':
           if (this.deletedAt > c.revision) return false; // deleted again since: once more
           if (c.kind === 'written') {
-            this.reportLost(deleted ?? new KeyDeletedError(`${this.describe()}: key ${this.key} was found deleted while its lease ${lease} was alive; writing it again`));
+            this.events.reportLost(deleted ?? new KeyDeletedError(`${this.describe()}: key ${this.key} was found deleted while its lease ${lease} was alive; writing it again`));
             if (!live()) return true; // an onLost callback closed it
           }
           this.goto('active', `key ${c.kind === 'written' ? 'written again' : 'found ours'} at revision ${c.revision}`);
           if (!this.own) this.watch(c.revision + 1);
-          this.reportRestored();
+          this.events.reportRestored();
           return true;
         case 'held':
           this.takenOver(c.holder);
@@ -362,7 +331,7 @@ export class Registration {
             // The deletion came from the lease's end: let the KeepAlive find out now and report it (→ restoring).
             this.keepAlive?.Check().catch(() => {});
           } else if (deleted) {
-            this.reportLost(deleted);
+            this.events.reportLost(deleted);
           }
           return false;
       }
@@ -374,9 +343,8 @@ export class Registration {
   private lost(err: Error): void {
     this.goto('restoring', `lease ${this.lease} lost: ${err.message}`);
     this.keepAlive = undefined;
-    const w = this.stopWatching();
-    if (w) void w.Cancel().catch(() => {});
-    this.reportLost(err);
+    void this.stopWatching();
+    this.events.reportLost(err);
     this.restoring = this.restore();
   }
 
@@ -427,16 +395,16 @@ export class Registration {
       `${this.describe()} was taken over: key ${this.key} was written by someone else (now ${JSON.stringify(holder.as_string())} under ${by}); this registration has ended`,
     );
     void this.close();
-    this.replacedCbs.call(err);
+    this.events.replaced.call(err);
   }
 
   private shutdown(): Promise<void> {
     if (this.state !== 'closed') this.goto('closed', 'closed');
     this.loop?.abort();
     this.keepAlive?.Cancel();
-    const w = this.stopWatching();
+    const stopped = this.stopWatching();
     return (async () => {
-      if (w) await w.Cancel().catch(() => {});
+      await stopped;
       await this.restoring;
       await this.repairing;
       await this.ports.revoke(this.lease);

@@ -124,7 +124,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-const state = (reg: Registration): RegistrationState => reg.currentState;
+const state = (reg: Registration): RegistrationState => (reg as unknown as { state: RegistrationState }).state;
 
 test('TRANSITIONS: the allowed moves, and goto() refuses every other one', () => {
   assert.equal(TRANSITIONS, {
