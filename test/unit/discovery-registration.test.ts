@@ -284,4 +284,23 @@ test('the own-key watch ended by etcd: active → repairing → active ("mine"),
   await reg.close();
 });
 
+test('repairing: a write older than a later deletion is tried again; an onLost callback that closes ends the repair', async () => {
+  const ports = new FakePorts();
+  const { reg, log } = make(ports);
+  await reg.establish(false);
+  const deletedAt = (ports.revision += 10);
+  ports.answers.push(() => ({ kind: 'written', revision: deletedAt - 5 })); // written before the deletion seen
+  ports.current.push(event('delete', deletedAt));
+  await until(() => state(reg) === 'active', 'active again');
+  assert.is(ports.claims.length, 3, 'claimed twice: the first write predates the deletion');
+  assert.equal(log.map((l) => l.split(':')[0]), ['lost KeyDeletedError', 'restored']);
+
+  reg.onLost(() => void reg.close());
+  ports.current.push(event('delete', ++ports.revision));
+  await until(() => log.length === 3, 'the second loss');
+  assert.is(state(reg), 'closed', 'closed by the callback, and never back to active');
+  await reg.close();
+  assert.equal(log.map((l) => l.split(':')[0]), ['lost KeyDeletedError', 'restored', 'lost KeyDeletedError']);
+});
+
 test.run();
