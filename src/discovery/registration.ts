@@ -44,8 +44,8 @@ export const TRANSITIONS: Readonly<Record<RegistrationState, readonly Registrati
 /**
  * One registered instance: its key exists in etcd while this object is open.
  *
- * States (the moves are the TRANSITIONS table above): `establishing → active ⇄ repairing`, `active ⇄ restoring`,
- * and from any of them `→ closed`.
+ * States (every move is checked against TRANSITIONS in src/discovery/registration.ts): `establishing → active
+ * ⇄ repairing`, `active ⇄ restoring`, and from any of them `→ closed`.
  * - **active**: the key is attached to `leaseId`, refreshed by a KeepAlive, and the registration watches its
  *   own key (a Watcher, which resumes by itself after disconnects and etcd restarts). Disconnects and etcd
  *   restarts that keep the lease change nothing.

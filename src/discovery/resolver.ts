@@ -34,7 +34,7 @@ export interface EtcdResolverOptions {
   grpc?: GrpcModule;
 }
 
-/** @internal A target as grpc-js parses it. */
+/** A target as grpc-js parses it. */
 export interface GrpcUri {
   scheme?: string;
   authority?: string;
@@ -52,9 +52,9 @@ interface StatusObject {
   metadata: unknown;
 }
 
-/** @internal The listener of current grpc-js (the version this package depends on): one function. */
+/** The listener of current grpc-js (the version this package depends on): one function. */
 export type ListenerFn = (endpoints: unknown, attributes: Record<string, unknown>, serviceConfig: unknown, resolutionNote: string) => boolean;
-/** @internal The listener of older grpc-js releases that already take Endpoint lists: an object (best effort, untested). */
+/** The listener of older grpc-js releases that already take Endpoint lists: an object (best effort, untested). */
 export interface ListenerObject {
   onSuccessfulResolution(endpoints: unknown, serviceConfig: unknown, serviceConfigError: unknown, configSelector: unknown, attributes: Record<string, unknown>): void;
   onError(error: StatusObject): void;
@@ -107,7 +107,7 @@ function loadGrpc(x: unknown): GrpcModule {
 
 /**
  * Makes `<scheme>:///<service>` (default `etcd:///<service>`) a working @grpc/grpc-js target: the channel's
- * addresses are the live instances of `<service>` under `prefix` (read with one shared {@link Discovery},
+ * addresses are the live instances of `<service>` under `prefix` (read with one shared Discovery,
  * started when the first such channel resolves and closed when the last one is gone), balanced round-robin
  * and updated as instances come and go. With no instance, calls fail fast with UNAVAILABLE
  * "no instances of service 'x' registered under /service/x/" (or wait, with `waitForReady`).
