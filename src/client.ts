@@ -1,201 +1,24 @@
-import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { describe, prefixRange, toBool, toFunction, toBytes, toLeaseId, toMemberId, toNonNegativeInt, toRevision, toStr, toTtl, type Bytes } from './args';
+import { listingArgs, watchArgs } from './client-args';
+import { checkLoadBalancer, parseClientArgs, type ClientOptions, type LoadBalancer } from './client-options';
 import * as cluster from './cluster';
-import { Connection } from './connection';
+import { connect } from './connect';
+import type { Connection } from './connection';
 import * as election from './election';
-import { parseEndpoints, type Endpoint } from './endpoints';
+import type { Endpoint } from './endpoints';
 import { ClientClosedError } from './errors';
 import { KeepAlive, provideClientClass } from './keepalive';
+import { LockLostListeners } from './lock-lost';
 import * as kv from './kv';
 import * as lease from './lease';
 import * as locks from './lock';
 import { Observer } from './observer';
 import { createRaw, type RawClient } from './raw';
 import type { Response } from './response';
-import type { GrpcJsTransport } from './transport/grpc-js';
-import { requirePeer } from './peer';
-import { createHttp2Transport } from './transport/http2';
-import type { Transport, TransportConfig } from './transport/transport';
 import { Transaction } from './txn';
 import { watchOnce } from './watch';
 
-export type LoadBalancer = 'round_robin' | 'pick_first';
-
-/**
- * Everything a Client can be configured with. TLS and user/password may be combined (C++ cannot).
- *
- * TLS is used when the URL says `https://` or when `ca` or `cert` is given. Without `ca` the server is verified
- * against Node's built-in public CAs. Certificates are PEM **text** (or a Buffer of it); to pass file paths, as
- * C++ does, use {@link Client.WithSSL}.
- */
-export interface ClientOptions {
-  /**
-   * User name for etcd authentication; used only together with `password`. The client authenticates on its
-   * first call, sends the token with every call and stream, and authenticates again when etcd calls the token
-   * invalid or stale. A wrong user name or password makes calls fail with 16 (UNAUTHENTICATED).
-   */
-  username?: string;
-  password?: string;
-  /** Seconds after which the token is renewed proactively (etcd's `--auth-token-ttl`); default 300. */
-  authTokenTtl?: number;
-  /** PEM CA certificate(s) to verify the server with; default: Node's built-in public CAs. */
-  ca?: string | Buffer;
-  /** PEM client certificate, for mutual TLS (etcd's `--client-cert-auth`); needs `key`. */
-  cert?: string | Buffer;
-  /** PEM private key of `cert`. */
-  key?: string | Buffer;
-  /**
-   * The name to verify every server certificate against (and to send as TLS SNI and `:authority`) instead of the
-   * endpoint's host: for several endpoints (e.g. IP addresses) behind one certificate issued for one name. TLS only.
-   */
-  targetNameOverride?: string;
-  /** How calls are spread over the endpoints; default `round_robin`. */
-  loadBalancer?: LoadBalancer;
-  /** Default per-call timeout in ms (0 = none), as `set_grpc_timeout`. */
-  timeoutMs?: number;
-  /**
-   * How long a kept-alive lease may go unanswered past its TTL before its KeepAlive reports it lost, in ms
-   * (default 0). At 0 a lease is reported lost as soon as etcd could have expired it — what a lock or leader
-   * holder needs. A grace (5000 suits 3 s leases) avoids false alarms across a raft leader election, when etcd
-   * extends every lease but answers no keepalive for a moment: the lease is kept trying and reported lost
-   * only if etcd says it is gone or nothing answers within the grace. Suits registrations (Registry).
-   */
-  keepAliveGraceMs?: number;
-  /**
-   * Raw grpc-js channel options, merged over ours. The http2 transport honours the ones that apply to it:
-   * `grpc.keepalive_time_ms` (at least 5000), `grpc.keepalive_timeout_ms`, `grpc.initial_reconnect_backoff_ms`,
-   * `grpc.max_reconnect_backoff_ms`, `grpc.default_authority`, `grpc.ssl_target_name_override`.
-   */
-  grpcOptions?: Record<string, string | number>;
-  /**
-   * The wire implementation: `'http2'` (our lean gRPC client on node:http2, the default) or `'grpc-js'`
-   * (@grpc/grpc-js). Default: `$ETCD_APIV3_TRANSPORT`, else `'http2'`. Both pass the same test suite.
-   */
-  transport?: TransportName;
-}
-
-export type TransportName = 'grpc-js' | 'http2';
-
-function createTransport(name: unknown, config: TransportConfig): Transport {
-  const chosen = name ?? (process.env['ETCD_APIV3_TRANSPORT'] || 'http2');
-  if (chosen === 'grpc-js') {
-    // Loaded on first use: grpc-js adds ~15 MB of RSS to a process that only talks over node:http2.
-    requirePeer('@grpc/grpc-js', "the 'grpc-js' transport");
-    const { GrpcJsTransport: Impl } = require('./transport/grpc-js') as { GrpcJsTransport: typeof GrpcJsTransport };
-    return new Impl(config);
-  }
-  if (chosen === 'http2') return createHttp2Transport(config);
-  throw new TypeError(`transport must be 'grpc-js' or 'http2', got ${typeof chosen === 'string' ? JSON.stringify(chosen) : describe(chosen)}`);
-}
-
-function checkGrpcOptions(x: unknown): Record<string, string | number> | undefined {
-  if (x === undefined) return undefined;
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new TypeError(`grpcOptions must be an object, got ${describe(x)}`);
-  for (const [k, v] of Object.entries(x)) {
-    if (typeof v !== 'string' && typeof v !== 'number') throw new TypeError(`grpcOptions['${k}'] must be a string or number, got ${describe(v)}`);
-  }
-  return x as Record<string, string | number>;
-}
-
-function checkLoadBalancer(x: unknown): LoadBalancer {
-  if (x === undefined) return 'round_robin';
-  if (x !== 'round_robin' && x !== 'pick_first') {
-    throw new TypeError(`load_balancer must be 'round_robin' or 'pick_first', got ${typeof x === 'string' ? JSON.stringify(x) : describe(x)}`);
-  }
-  return x;
-}
-
-/** PEM block headers each TLS input must contain (grpc-js and node:tls take PEM only). */
-const PEM_HEADER: Readonly<Record<string, RegExp>> = {
-  ca: /-----BEGIN CERTIFICATE-----/,
-  cert: /-----BEGIN CERTIFICATE-----/,
-  key: /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-};
-
-type PemKind = 'ca' | 'cert' | 'key';
-
-function isPem(kind: PemKind, buf: Buffer): boolean {
-  return PEM_HEADER[kind]!.test(buf.toString('latin1'));
-}
-
-function pemHeader(kind: PemKind): string {
-  return kind === 'key' ? '-----BEGIN PRIVATE KEY-----' : '-----BEGIN CERTIFICATE-----';
-}
-
-function pem(name: PemKind, x: unknown): Buffer | undefined {
-  if (x === undefined || x === '') return undefined;
-  if (typeof x !== 'string' && !Buffer.isBuffer(x)) throw new TypeError(`${name} must be PEM text or a Buffer, got ${describe(x)}`);
-  const buf = Buffer.from(x);
-  if (!isPem(name, buf)) {
-    const looksLikePath = typeof x === 'string' && !x.includes('\n') && x.length < 4096;
-    throw new TypeError(
-      `${name} must be PEM text (${pemHeader(name)} ...) or a Buffer of it` +
-        (looksLikePath ? `, got ${JSON.stringify(x)}; to read PEM files use Client.WithSSL(url, ca_file, cert_file, key_file)` : ''),
-    );
-  }
-  return buf;
-}
-
-/** Checks that the TLS material loads (a key that does not match its certificate, a corrupt key) at construction. */
-function checkTlsMaterial(ca: Buffer | undefined, cert: Buffer | undefined, key: Buffer | undefined): void {
-  try {
-    createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
-  } catch (err) {
-    throw new TypeError(`invalid TLS ca/cert/key: ${(err as Error).message}`);
-  }
-}
-
-function readPemFile(name: string, kind: PemKind, path: unknown): Buffer | undefined {
-  const p = toStr(name, path);
-  if (p === '') return undefined;
-  let buf: Buffer;
-  try {
-    buf = readFileSync(p);
-  } catch (err) {
-    throw new TypeError(`cannot read ${name} file ${JSON.stringify(p)}: ${(err as Error).message}`);
-  }
-  if (!isPem(kind, buf)) throw new TypeError(`${name} file ${JSON.stringify(p)} is not PEM (no ${pemHeader(kind)})`);
-  return buf;
-}
-
-/**
- * Normalises the C++-style positional constructor arguments into options. `tls` is set for the C++ TLS form,
- * which (like C++, where the constructor decides) uses TLS whatever scheme the URL has.
- *
- * The forms are told apart as C++ overload resolution does, by the type of the argument after the second
- * string: `(url, user, password)` and `(url, user, password, <number>, ...)` are user/password (C++ `int
- * auth_token_ttl`); `(url, ca, cert, privkey, ...)` — a third string — is TLS, with `target_name_override`
- * defaulting to "" (as in `WithSSL`).
- */
-function optionsFromArgs(args: unknown[]): { options: ClientOptions; tls?: true } {
-  const [a, b, c, d, e] = args;
-  if (args.length === 0 || a === undefined) return { options: {} };
-  if (typeof a === 'object' && a !== null && !Buffer.isBuffer(a)) return { options: a as ClientOptions };
-  if (args.length === 1) return { options: { loadBalancer: checkLoadBalancer(a) } };
-  // (url, username, password, auth_token_ttl?, load_balancer?)
-  if (typeof c !== 'string') {
-    return {
-      options: {
-        username: toStr('username', a),
-        password: toStr('password', b),
-        authTokenTtl: c === undefined ? 300 : toTtl('auth_token_ttl', c),
-        loadBalancer: checkLoadBalancer(d),
-      },
-    };
-  }
-  // (url, ca, cert, privkey, target_name_override, load_balancer?): file paths, as in C++
-  const options: ClientOptions = { loadBalancer: checkLoadBalancer(e) };
-  const ca = readPemFile('ca', 'ca', a);
-  const cert = readPemFile('cert', 'cert', b);
-  const key = readPemFile('privkey', 'key', c);
-  const targetNameOverride = d === undefined ? '' : toStr('target_name_override', d);
-  if (ca) options.ca = ca;
-  if (cert) options.cert = cert;
-  if (key) options.key = key;
-  if (targetNameOverride) options.targetNameOverride = targetNameOverride;
-  return { options, tls: true };
-}
+export type { ClientOptions, LoadBalancer, TransportName } from './client-options';
 
 /**
  * A connection to an etcd cluster: one gRPC channel over every endpoint given, balanced round-robin by
@@ -225,41 +48,9 @@ export class Client {
   constructor(url: string, username: string, password: string, auth_token_ttl?: number, load_balancer?: string);
   constructor(url: string, ca: string, cert: string, privkey: string, target_name_override?: string, load_balancer?: string);
   constructor(url: string, ...args: unknown[]) {
-    this.endpoints = parseEndpoints(url);
-    const { options: o, tls: cppTls } = optionsFromArgs(args);
-    if (typeof o !== 'object' || o === null) throw new TypeError(`options must be an object, got ${describe(o)}`);
-    const loadBalancer = checkLoadBalancer(o.loadBalancer);
-    const ca = pem('ca', o.ca);
-    const cert = pem('cert', o.cert);
-    const key = pem('key', o.key);
-    if ((cert === undefined) !== (key === undefined)) throw new TypeError('cert and key must be given together');
-    const tls = cppTls === true || this.endpoints[0]!.tls || ca !== undefined || cert !== undefined;
-    const targetNameOverride = o.targetNameOverride === undefined ? '' : toStr('targetNameOverride', o.targetNameOverride);
-    if (targetNameOverride !== '' && !tls) {
-      throw new TypeError('targetNameOverride applies to TLS only: use https:// endpoints, or give ca or cert');
-    }
-    if (tls) checkTlsMaterial(ca, cert, key);
-    const config: TransportConfig = {
-      endpoints: this.endpoints,
-      loadBalancer,
-      tls: tls ? { ca, cert, key, targetNameOverride: targetNameOverride || undefined } : undefined,
-      channelOptions: checkGrpcOptions(o.grpcOptions),
-    };
-    const hasUser = o.username !== undefined && o.username !== '' && o.password !== undefined && o.password !== '';
-    const keepAliveGraceMs = o.keepAliveGraceMs === undefined ? 0 : toNonNegativeInt('keepAliveGraceMs', o.keepAliveGraceMs);
-    const transport = createTransport(o.transport, config);
-    this.conn = new Connection(
-      transport,
-      hasUser
-        ? {
-            username: toStr('username', o.username),
-            password: toStr('password', o.password),
-            ttlSeconds: o.authTokenTtl === undefined ? 300 : toTtl('authTokenTtl', o.authTokenTtl),
-          }
-        : undefined,
-    );
-    this.conn.keepAliveGraceMs = keepAliveGraceMs;
-    if (o.timeoutMs !== undefined) this.set_grpc_timeout(o.timeoutMs);
+    const config = parseClientArgs(url, args);
+    this.endpoints = config.endpoints;
+    this.conn = connect(config);
   }
 
   /** C++ `Client::WithUrl`. */
@@ -425,23 +216,8 @@ export class Client {
   }
 
   private listing(keysOnly: boolean, key: unknown, a: unknown, b: unknown, c: unknown): Promise<Response> {
-    const k = toBytes('key', key);
-    let range: { key: Buffer; rangeEnd: Buffer };
-    let limit: unknown;
-    let revision: unknown;
-    if (typeof a === 'string' || a instanceof Uint8Array) {
-      range = { key: k, rangeEnd: toBytes('range_end', a) };
-      limit = b;
-      revision = c;
-    } else {
-      range = prefixRange(k);
-      limit = a;
-      revision = b;
-      if (c !== undefined) throw new TypeError(`too many arguments: ${keysOnly ? 'keys' : 'ls'}(key, limit, revision)`);
-    }
-    const l = limit === undefined ? 0 : toNonNegativeInt('limit', limit);
-    const r = revision === undefined ? 0 : toRevision('revision', revision);
-    return this.guard() ?? kv.list(this.conn, range.key, range.rangeEnd, l, r, keysOnly);
+    const l = listingArgs(keysOnly, key, a, b, c);
+    return this.guard() ?? kv.list(this.conn, l.key, l.rangeEnd, l.limit, l.revision, keysOnly);
   }
 
   /** Runs a transaction; code 101 when its compares failed (failure ops still ran). */
@@ -462,22 +238,8 @@ export class Client {
   watch(key: Bytes, fromIndex: number, recursive?: boolean): Promise<Response>;
   watch(key: Bytes, range_end: Bytes, fromIndex?: number): Promise<Response>;
   watch(key: Bytes, a?: boolean | number | Bytes, b?: boolean | number): Promise<Response> {
-    const k = toBytes('key', key);
-    let range: { key: Buffer; rangeEnd: Buffer };
-    let fromIndex = 0;
-    if (typeof a === 'string' || a instanceof Uint8Array) {
-      range = { key: k, rangeEnd: toBytes('range_end', a) };
-      if (b !== undefined) fromIndex = toRevision('fromIndex', b);
-    } else {
-      let recursive: unknown = a;
-      if (typeof a === 'number') {
-        fromIndex = toRevision('fromIndex', a);
-        recursive = b;
-      } else if (b !== undefined) throw new TypeError(`watch: unexpected argument 3 (${describe(b)})`);
-      recursive = recursive === undefined ? false : toBool('recursive', recursive);
-      range = recursive ? prefixRange(k) : { key: k, rangeEnd: Buffer.alloc(0) };
-    }
-    return this.guard() ?? watchOnce(this.conn, { key: range.key, rangeEnd: range.rangeEnd, startRevision: fromIndex });
+    const w = watchArgs(key, a, b);
+    return this.guard() ?? watchOnce(this.conn, w);
   }
 
   // ---- leases ---------------------------------------------------------------------------------------
@@ -550,10 +312,10 @@ export class Client {
   lock(key: Bytes, lease_ttl = 10): Promise<Response> {
     const k = toBytes('key', key);
     const t = toTtl('lease_ttl', lease_ttl);
-    return this.guard() ?? locks.lock(this.conn, k, t, (lockKey, error) => this.lockLost(lockKey, error));
+    return this.guard() ?? locks.lock(this.conn, k, t, (lockKey, error) => this.lockLostListeners.emit(lockKey, error));
   }
 
-  private readonly lockLostListeners = new Set<(lockKey: string, error: Error) => void>();
+  private readonly lockLostListeners = new LockLostListeners();
 
   /**
    * Listens for the loss of a lock taken with `lock()` on this client (its lease lost while the lock was held):
@@ -562,28 +324,7 @@ export class Client {
    * `lock_with_lease` (the caller keeps that lease and hears of its loss from its own KeepAlive).
    */
   onLockLost(listener: (lockKey: string, error: Error) => void): () => void {
-    const l = toFunction<(lockKey: string, error: Error) => void>('listener', listener);
-    this.lockLostListeners.add(l);
-    return () => void this.lockLostListeners.delete(l);
-  }
-
-  private lockLost(lockKey: string, error: Error): void {
-    if (this.lockLostListeners.size === 0) {
-      process.emitWarning(`the lease of lock ${JSON.stringify(lockKey)} was lost, and the lock with it: ${error.message}`, {
-        code: 'ETCD_APIV3_LOCK_LOST',
-      });
-      return;
-    }
-    for (const l of [...this.lockLostListeners]) {
-      try {
-        l(lockKey, error);
-      } catch (err) {
-        // A listener's own failure must not stop the others; it surfaces like any uncaught error.
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
+    return this.lockLostListeners.add(toFunction<(lockKey: string, error: Error) => void>('listener', listener));
   }
 
   /** Takes the lock `key` with the caller's lease (kept alive and revoked by the caller); `value().lease()` is it. */

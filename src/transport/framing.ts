@@ -16,7 +16,7 @@ import {
   WatchRequest,
   WatchService,
 } from '../../generated/etcdserver/etcdserverpb/rpc';
-import { frameMessage } from './http2-wire';
+import { frameMessage } from './http2/wire';
 import type { MethodDescriptor } from './transport';
 
 interface Encoder {
