@@ -14,7 +14,7 @@ import {
   WatchService,
 } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { frameRequest, requestSerializer } from '../../src/transport/framing';
-import { frameMessage } from '../../src/transport/http2-wire';
+import { frameMessage } from '../../src/transport/http2/wire';
 import type { MethodDescriptor } from '../../src/transport/transport';
 
 /** What the generated serializer plus framing produce: the reference bytes. */
