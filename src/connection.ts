@@ -3,8 +3,9 @@
 // retry table are applied in one place.
 
 import { Auth } from './auth';
-import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, needsNewToken } from './errors';
+import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError } from './errors';
 import { attemptTimeoutMs, backoffMs, mayRetry, MAX_UNARY_ATTEMPTS, requiresLeader } from './retry';
+import { classifyEnd } from './stream-end';
 import type { MethodDescriptor, StreamCall, StreamHandlers, Transport } from './transport/transport';
 import { MAX_TIMER_MS } from './timers';
 import { trace } from './trace';
@@ -166,7 +167,8 @@ export class Connection {
         } else if (err instanceof GrpcStatusError && !err.localDeadline && deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS) {
           err = new GrpcStatusError(ERROR_GRPC_DEADLINE_EXCEEDED, 'Deadline exceeded', err.sent, true);
         }
-        if (this.auth && !renewedToken && needsNewToken(err)) {
+        // The token branch of the one end rule (stream-end.ts): renewed once per call.
+        if (this.auth && classifyEnd(err, { tokenRenewed: renewedToken }) === 'renew-token') {
           trace('auth', `renewing token after: ${(err as GrpcStatusError).details}`);
           renewedToken = true;
           this.auth.invalidate(token);
