@@ -7,7 +7,7 @@ import { streamMayReopen } from './retry';
 /**
  * What to do after an end:
  * - `'client-closed'`: the client was closed; stop quietly, report nothing.
- * - `'renew-token'`: etcd refused the auth token; get a new one and open again (at once, no backoff).
+ * - `'renew-token'`: etcd refused the auth token; get a new one and open again (after the usual backoff).
  * - `'retry'`: transient; open again after a backoff.
  * - `{ halt: status }`: permanent; end whatever waits on the stream with this status.
  */
