@@ -6,7 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { ClientClosedError, GrpcStatusError, KeepAliveError, LeaseExpiredError } from '../../src/errors';
-import { LOSS_GRACE_MS, LeaseKeeper, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/lease-keeper';
+import { LeaseKeeper, type KeeperDeps } from '../../src/lease-keeper';
+import { LOSS_GRACE_MS, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs } from '../../src/lease-schedule';
 import type { StreamCall, StreamHandlers } from '../../src/transport/transport';
 
 interface Timer {
