@@ -395,7 +395,8 @@ export class LeaseKeeper {
   }
 }
 
-const LEASE_KEEPER = new ClientSlot<LeaseKeeper>('lease keeper');
+/** @internal Where a Connection keeps its keeper; unit tests put one on a fake clock here before first use. */
+export const LEASE_KEEPER = new ClientSlot<LeaseKeeper>('lease keeper');
 
 /** @internal The client's keepalive engine, created on first use and closed with the client. */
 export function leaseKeeper(conn: Connection): LeaseKeeper {
