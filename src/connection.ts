@@ -3,6 +3,7 @@
 // retry table are applied in one place.
 
 import { Auth } from './auth';
+import { sleep } from './backoff';
 import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError } from './errors';
 import { attemptTimeoutMs, backoffMs, mayRetry, MAX_UNARY_ATTEMPTS, requiresLeader } from './retry';
 import { classifyEnd } from './stream-end';
@@ -204,20 +205,9 @@ export class Connection {
     return this.transport.stream(method, { metadata }, handlers, request);
   }
 
-  /** Resolves after `ms`, or early when the client closes. */
+  /** Resolves after `ms`, or early when the client closes (a ref'd timer: a call is waiting on it). */
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.closeSignal.aborted) return resolve();
-      const onClose = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.closeSignal.removeEventListener('abort', onClose);
-        resolve();
-      }, ms);
-      this.closeSignal.addEventListener('abort', onClose, { once: true });
-    });
+    return sleep(ms, this.closeSignal);
   }
 
   /**

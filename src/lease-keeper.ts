@@ -2,15 +2,11 @@
 // client's LeaseKeeper. The C++-shaped KeepAlive (keepalive.ts) and the locks (lock.ts) subscribe to it; this
 // module knows nothing of either.
 
-import {
-  LeaseService,
-  type LeaseKeepAliveRequest,
-  type LeaseKeepAliveResponse,
-} from '../generated/etcdserver/etcdserverpb/rpc';
+import { LeaseService, type LeaseKeepAliveRequest, type LeaseKeepAliveResponse } from '../generated/etcdserver/etcdserverpb/rpc';
 import { ClientSlot, type Connection } from './connection';
 import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_PERMISSION_DENIED, GrpcStatusError, LeaseExpiredError } from './errors';
 import { backoffDelay, STREAM_REOPEN } from './backoff';
-import { ReconnectingStream, REAL_CLOCK, type StreamState } from './reconnecting-stream';
+import { ReconnectingStream, REAL_CLOCK, type Clock, type StreamState } from './reconnecting-stream';
 import type { EndVerdict } from './stream-end';
 import { trace } from './trace';
 import {
@@ -30,16 +26,13 @@ import type { StreamCall, StreamHandlers } from './transport/transport';
 
 export { cancelledError, LOSS_GRACE_MS } from './lease-schedule';
 
-// ---- the engine --------------------------------------------------------------------------------------
-
-/** What the engine needs from the outside world; injected so unit tests can drive it with a fake clock. */
-export interface KeeperDeps {
+/**
+ * What the engine needs from the outside world, injected so unit tests drive it with a fake clock: the clock
+ * runs the keeper's own timer and the stream's backoff.
+ */
+export interface KeeperDeps extends Clock {
   /** Opens a LeaseKeepAlive stream (rejects with ClientClosedError or an authentication failure). */
   open(handlers: StreamHandlers<LeaseKeepAliveResponse>): Promise<StreamCall<LeaseKeepAliveRequest>>;
-  now(): number;
-  /** A timer; `weak` ones must not keep the process alive. */
-  setTimer(fn: () => void, ms: number, weak?: boolean): unknown;
-  clearTimer(handle: unknown): void;
   /** Delay before reconnect attempt `attempt` (0-based). */
   backoff(attempt: number): number;
   /** Called when the server rejected the auth token; the next open should authenticate again. */
@@ -61,8 +54,6 @@ export interface KeptLease {
   /** Stops keeping the lease alive for this subscriber (idempotent). Does not revoke. */
   remove(): void;
 }
-
-type KeeperState = StreamState;
 
 /**
  * Keeps every lease of one client alive over a single LeaseKeepAlive stream (etcd's Go client `lease.go`); the
@@ -124,11 +115,11 @@ export class LeaseKeeper {
   }
 
   /** The current state (for tests and tracing). */
-  get currentState(): KeeperState {
+  get currentState(): StreamState {
     return this.stream.state;
   }
 
-  private get state(): KeeperState {
+  private get state(): StreamState {
     return this.stream.state;
   }
 
