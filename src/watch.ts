@@ -19,20 +19,10 @@
 // Creates are sent one at a time (etcd answers them in order, and the answer carries no request id); the
 // queue holds the watchers waiting for a create, the one in flight is `creating`.
 
-import {
-  WatchService,
-  type WatchRequest,
-  type WatchResponse,
-} from '../generated/etcdserver/etcdserverpb/rpc';
+import { WatchService, type WatchRequest, type WatchResponse } from '../generated/etcdserver/etcdserverpb/rpc';
 import type { Event as PbEvent } from '../generated/mvcc/mvccpb/kv';
 import { ClientSlot, type Connection } from './connection';
-import {
-  ClientClosedError,
-  ERROR_GRPC_RESOURCE_EXHAUSTED,
-  GrpcStatusError,
-  toFailure,
-  watchCancelStatus,
-} from './errors';
+import { ClientClosedError, ERROR_GRPC_RESOURCE_EXHAUSTED, GrpcStatusError, toFailure, watchCancelStatus } from './errors';
 import { Link, type ConnectionListener, type ConnectionState } from './link';
 import { ReconnectingStream, REAL_CLOCK, type Clock } from './reconnecting-stream';
 import type { Response } from './response';
