@@ -3,8 +3,10 @@
 // retry table are applied in one place.
 
 import { Auth } from './auth';
-import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, needsNewToken } from './errors';
+import { sleep } from './backoff';
+import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, GrpcStatusError } from './errors';
 import { attemptTimeoutMs, backoffMs, mayRetry, MAX_UNARY_ATTEMPTS, requiresLeader } from './retry';
+import { classifyEnd } from './stream-end';
 import type { MethodDescriptor, StreamCall, StreamHandlers, Transport } from './transport/transport';
 import { MAX_TIMER_MS } from './timers';
 import { trace } from './trace';
@@ -166,7 +168,8 @@ export class Connection {
         } else if (err instanceof GrpcStatusError && !err.localDeadline && deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS) {
           err = new GrpcStatusError(ERROR_GRPC_DEADLINE_EXCEEDED, 'Deadline exceeded', err.sent, true);
         }
-        if (this.auth && !renewedToken && needsNewToken(err)) {
+        // The token branch of the one end rule (stream-end.ts): renewed once per call.
+        if (this.auth && classifyEnd(err, { tokenRenewed: renewedToken }) === 'renew-token') {
           trace('auth', `renewing token after: ${(err as GrpcStatusError).details}`);
           renewedToken = true;
           this.auth.invalidate(token);
@@ -202,20 +205,9 @@ export class Connection {
     return this.transport.stream(method, { metadata }, handlers, request);
   }
 
-  /** Resolves after `ms`, or early when the client closes. */
+  /** Resolves after `ms`, or early when the client closes (a ref'd timer: a call is waiting on it). */
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.closeSignal.aborted) return resolve();
-      const onClose = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.closeSignal.removeEventListener('abort', onClose);
-        resolve();
-      }, ms);
-      this.closeSignal.addEventListener('abort', onClose, { once: true });
-    });
+    return sleep(ms, this.closeSignal);
   }
 
   /**

@@ -2,154 +2,43 @@
 // client's LeaseKeeper. The C++-shaped KeepAlive (keepalive.ts) and the locks (lock.ts) subscribe to it; this
 // module knows nothing of either.
 
-import {
-  LeaseService,
-  type LeaseKeepAliveRequest,
-  type LeaseKeepAliveResponse,
-} from '../generated/etcdserver/etcdserverpb/rpc';
+import { LeaseService, type LeaseKeepAliveRequest, type LeaseKeepAliveResponse } from '../generated/etcdserver/etcdserverpb/rpc';
 import { ClientSlot, type Connection } from './connection';
-import {
-  ClientClosedError,
-  ERROR_GRPC_DEADLINE_EXCEEDED,
-  ERROR_GRPC_PERMISSION_DENIED,
-  ERROR_GRPC_UNKNOWN,
-  GrpcStatusError,
-  KeepAliveError,
-  LeaseExpiredError,
-  needsNewToken,
-} from './errors';
-import { backoffMs, streamMayReopen } from './retry';
-import { StreamSession } from './stream-session';
-import { timerDelay } from './timers';
+import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_PERMISSION_DENIED, GrpcStatusError, LeaseExpiredError } from './errors';
+import { backoffDelay, STREAM_REOPEN } from './backoff';
+import { ReconnectingStream, REAL_CLOCK, type Clock, type StreamState } from './reconnecting-stream';
+import type { EndVerdict } from './stream-end';
 import { trace } from './trace';
+import {
+  cancelledError,
+  deadlineAt,
+  localDeadline,
+  nextWakeAt,
+  refreshFailure,
+  refreshIntervalMs,
+  stalledAt,
+  unconfirmed,
+  type Kept,
+  type Subscriber,
+  type Waiter,
+} from './lease-schedule';
 import type { StreamCall, StreamHandlers } from './transport/transport';
 
-// ---- pure scheduling rules (unit-tested) -------------------------------------------------------------
-
-/** Never refresh one lease more often than this, however short its TTL (Go's client: 500 ms). */
-export const MIN_REFRESH_INTERVAL_MS = 500;
-
-/** How long after a refresh the next one is due: a third of the TTL (as etcd's Go client), at least 500 ms. */
-export function refreshIntervalMs(ttlSeconds: number): number {
-  return Math.max(MIN_REFRESH_INTERVAL_MS, (ttlSeconds * 1000) / 3);
-}
+export { cancelledError, LOSS_GRACE_MS } from './lease-schedule';
 
 /**
- * How long a keepalive may stay unanswered before the stream is taken for stalled and reopened: a sixth of the
- * TTL, at least 500 ms. A member stopped with SIGSTOP (or behind a dead link) keeps the stream open and silent,
- * and HTTP/2 keepalive pings, which etcd allows only every 5 s, notice that too late for a short lease; a new
- * stream is balanced onto another member and re-sends every lease at once.
+ * What the engine needs from the outside world, injected so unit tests drive it with a fake clock: the clock
+ * runs the keeper's own timer and the stream's backoff.
  */
-export function stallTimeoutMs(ttlSeconds: number): number {
-  return Math.max(MIN_REFRESH_INTERVAL_MS, (ttlSeconds * 1000) / 6);
-}
-
-/**
- * The earliest moment the server may have expired the lease if no later refresh succeeds. Counted from when the
- * answered request was *sent* (the server renewed the lease at some point after that), so the local deadline is
- * never later than the server's. A TTL of 0 means "not known yet" (no local deadline).
- */
-export function localDeadline(sentAt: number, ttlSeconds: number): number {
-  return ttlSeconds > 0 ? sentAt + ttlSeconds * 1000 : Infinity;
-}
-
-/**
- * The grace a client opts into with `keepAliveGraceMs` (ClientOptions) — the default is 0: a lease is reported
- * lost the moment its local deadline passes, as C++ and Go report it, which is what a lock or leader holder
- * needs (act as if the lease is gone before etcd can have expired it). With a grace, a lease whose deadline
- * passes is put *in doubt* — still refreshed, not reported — and reported lost only when etcd says so or when
- * the grace ends without any answer. A passed deadline often is a false alarm: a new raft leader extends every
- * lease when it takes over, and with no leader etcd cannot expire leases either. 5 s covers an election
- * (1–2.5 s with etcd's defaults) plus a reconnect, even for a 3 s lease; it is also how late a lease that
- * really expired while the client was cut off may then be reported.
- */
-export const LOSS_GRACE_MS = 5000;
-
-/** Per lease: `kept` until its local deadline passes unrefreshed, then `doubt` until etcd answers or the grace ends. */
-export type LeasePhase = 'kept' | 'doubt';
-
-/** When the engine must next act on a lease's deadline: enter doubt (kept), or report it lost (doubt). */
-export function deadlineAt(l: { expiresAt: number; phase: LeasePhase }, graceMs: number): number {
-  return l.phase === 'kept' ? l.expiresAt : l.expiresAt + graceMs;
-}
-
-/** The engine's next wake-up: the earliest send, deadline or reconnect still ahead (Infinity: none). */
-export function nextWakeAt(
-  leases: Iterable<{ nextSendAt: number; expiresAt: number; phase: LeasePhase }>,
-  sending: boolean,
-  reconnectAt: number | undefined,
-  graceMs: number,
-): number {
-  let at = reconnectAt ?? Infinity;
-  for (const l of leases) {
-    at = Math.min(at, deadlineAt(l, graceMs));
-    if (sending) at = Math.min(at, l.nextSendAt);
-  }
-  return at;
-}
-
-/** C++ wording of a failed refresh (`std::runtime_error` in refresh_once). */
-function refreshFailure(id: bigint, code: number, message: string): KeepAliveError {
-  return new KeepAliveError(id, `Failed to refresh lease: error code: ${code}, message: ${message}`, code);
-}
-
-function unconfirmed(id: bigint, ttlSeconds: number, graceMs: number): KeepAliveError {
-  const within = graceMs > 0 ? `its TTL (${ttlSeconds} s) + ${graceMs / 1000} s grace` : `its TTL (${ttlSeconds} s)`;
-  return new KeepAliveError(
-    id,
-    `Failed to refresh lease: no answer from etcd for lease ${id} within ${within} (etcd unreachable or without a leader); assuming it expired`,
-    ERROR_GRPC_DEADLINE_EXCEEDED,
-  );
-}
-
-/** The error a subscriber gets when its keepalive is cancelled before it settled. */
-export function cancelledError(id: bigint): KeepAliveError {
-  return new KeepAliveError(id, `KeepAlive of lease ${id} was cancelled`);
-}
-
-// ---- the engine --------------------------------------------------------------------------------------
-
-/** What the engine needs from the outside world; injected so unit tests can drive it with a fake clock. */
-export interface KeeperDeps {
+export interface KeeperDeps extends Clock {
   /** Opens a LeaseKeepAlive stream (rejects with ClientClosedError or an authentication failure). */
   open(handlers: StreamHandlers<LeaseKeepAliveResponse>): Promise<StreamCall<LeaseKeepAliveRequest>>;
-  now(): number;
-  /** A timer; `weak` ones must not keep the process alive. */
-  setTimer(fn: () => void, ms: number, weak?: boolean): unknown;
-  clearTimer(handle: unknown): void;
   /** Delay before reconnect attempt `attempt` (0-based). */
   backoff(attempt: number): number;
   /** Called when the server rejected the auth token; the next open should authenticate again. */
   renewToken?(): void;
   /** How long a lease stays in doubt past its local deadline before it is reported lost (default 0: none). */
   lossGraceMs?: number;
-}
-
-/** One subscriber of a lease (a KeepAlive). */
-interface Subscriber {
-  /** Called once, when the lease stops for good (never after `remove()`). */
-  readonly onFinal: (err: Error) => void;
-  readonly waiters: Set<Waiter>;
-}
-
-interface Waiter {
-  resolve(ttl: number): void;
-  reject(err: Error): void;
-  timer: unknown;
-}
-
-interface Kept {
-  readonly id: bigint;
-  /** Seconds; from the last response (initially what the subscriber said; 0 = unknown). */
-  ttl: number;
-  nextSendAt: number;
-  /** The local deadline: `sent + TTL` of the last answered keepalive (Infinity while the TTL is unknown). */
-  expiresAt: number;
-  /** `doubt` once `expiresAt` passed without an answer: still refreshed, reported lost at `expiresAt + grace`. */
-  phase: LeasePhase;
-  /** Send times of the requests on the current stream not answered yet, oldest first. */
-  readonly unanswered: number[];
-  readonly subs: Set<Subscriber>;
 }
 
 /** A subscription to one lease, as `LeaseKeeper.add` returns it. */
@@ -166,76 +55,37 @@ export interface KeptLease {
   remove(): void;
 }
 
-type KeeperState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
-
 /**
  * Keeps every lease of one client alive over a single LeaseKeepAlive stream (etcd's Go client `lease.go`); the
  * refresh and its verdicts mirror C++ `etcd::KeepAlive::refresh_once` (TTL 0 → `std::out_of_range`, no answer →
  * `std::runtime_error`), minus its one-stream-for-life limitation.
  *
- * | state      | what holds                          | → next                                                   |
- * |------------|-------------------------------------|----------------------------------------------------------|
- * | Idle       | no leases, no stream, no timer      | a lease is added → Connecting                            |
- * | Connecting | stream being opened (token fetch)   | opened → Open; fails transiently → Backoff; else fail all |
- * | Open       | stream up, timer on next send/expiry| stream ends cleanly or transiently → Backoff; other → fail all |
- * | Backoff    | no stream, timer on reconnect/expiry| timer → Connecting                                       |
- * | any        |                                     | last lease removed or failed → Idle (stream end()ed)     |
- * | any        |                                     | client closed → Closed (final; stream cancelled)         |
+ * The stream runs on the shared reconnecting-stream machine (reconnecting-stream.ts), which owns the states, the
+ * backoff and its timer, and renewing the token once per failure streak; the keeper adds:
  *
- * Per lease: a keepalive is sent when it is added, a third of its TTL after each answer (at least 500 ms
- * apart), and again for every lease right after the stream reopens. Each answer moves the local deadline to
- * `sent + TTL`; the deadline keeps running while disconnected.
+ * | state      | what the keeper holds                  | its own moves                                          |
+ * |------------|----------------------------------------|--------------------------------------------------------|
+ * | Idle       | no leases, no stream, no timer         | a lease is added → start the stream                    |
+ * | Open       | one timer on the next send/expiry/stall| stalled → reopen at once, no backoff                   |
+ * | Backoff    | one timer on the next expiry           | (the machine reopens)                                  |
+ * | any        |                                        | last lease removed or failed → Idle (stream end()ed)   |
+ * | any        |                                        | a halt fails every lease, except a refused keepalive (7) with requests in flight: only that lease |
+ * | any        |                                        | client closed → Closed (final; stream cancelled)       |
  *
- * | lease phase | what holds                                 | → next                                                |
- * |-------------|--------------------------------------------|-------------------------------------------------------|
- * | kept        | answered within its TTL                    | local deadline passes unanswered → doubt (traced)     |
- * | doubt       | etcd may still have it; still re-sent, the | answer TTL > 0 → kept (traced: a false alarm avoided); |
- * |             | stream reconnects / reopens as usual       | local deadline + grace passes → lost (grace 0: at once) |
- * | any         |                                            | answer TTL ≤ 0, or non-transient stream error → lost  |
- *
- * The contract, per lease:
- * - **Lost is reported when etcd says so, or when the local deadline (plus the grace) passes.** etcd answers a
- *   keepalive for a lease it no longer has with TTL ≤ 0 (LeaseExpiredError, at once, in any phase); a
- *   non-transient stream error gives KeepAliveError with its code. Without an answer — no member reachable, or
- *   none with a leader — it is reported lost (KeepAliveError code 4) at `sent + TTL` of the last answered
- *   keepalive (never later than etcd could expire it), or, with a grace (`keepAliveGraceMs`, see
- *   LOSS_GRACE_MS), at `sent + TTL + grace`, unless an answer in between settles the doubt.
- * - **Disconnects** do not stop the deadline: the stream reconnects with backoff (or reopens at once when
- *   stalled) and re-sends every lease, which is how a lease in doubt is verified once a connection works.
+ * Per lease: the phases (kept → doubt → lost) and when a loss is reported are the rules of lease-schedule.ts
+ * (see LeasePhase there); the keeper applies them with one timer.
  * - **close()** (idempotent) reports nothing: it cancels the stream and the one timer and rejects pending
  *   refreshes with ClientClosedError. With no lease left the engine is idle and holds no strong timer.
  */
 export class LeaseKeeper {
-  private state: KeeperState = 'idle';
   private readonly leases = new Map<bigint, Kept>();
-  private readonly stream = new StreamSession<LeaseKeepAliveRequest, LeaseKeepAliveResponse>((handlers) => this.deps.open(handlers), {
-    onOpen: () => {
-      this.state = 'open';
-      this.streamsOpened++;
-      trace('lease', `keepalive stream open (#${this.streamsOpened}), ${this.leases.size} leases`);
-      // Requests sent on an earlier stream will never be answered; re-send every lease at once.
-      const now = this.deps.now();
-      this.inFlight.length = 0;
-      for (const kept of this.leases.values()) {
-        kept.unanswered.length = 0;
-        kept.nextSendAt = now;
-      }
-      this.sendDue();
-      this.schedule();
-    },
-    onMessage: (m) => this.onMessage(m),
-    onClose: (err) => this.onStreamClosed(err),
-  });
+  private readonly stream: ReconnectingStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
   /**
    * The lease ids of the requests on the current stream not answered yet, in the order sent. etcd answers a
    * keepalive stream's requests one at a time, in order (a lease it does not know gets TTL 0), so when it ends
    * the stream refusing one request, that request is the first here.
    */
   private readonly inFlight: bigint[] = [];
-  private attempt = 0;
-  /** The token was renewed after a token error and no answer has arrived since (renew once, then give up). */
-  private renewedToken = false;
-  private reconnectAt: number | undefined;
   private timer: unknown;
   private timerAt = Infinity;
   /** How many streams were opened so far (for tests and tracing). */
@@ -249,11 +99,28 @@ export class LeaseKeeper {
 
   constructor(private readonly deps: KeeperDeps) {
     this.graceMs = deps.lossGraceMs ?? 0;
+    this.stream = new ReconnectingStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(
+      {
+        open: (handlers) => this.deps.open(handlers),
+        onOpen: () => this.onOpen(),
+        onMessage: (m) => this.onMessage(m),
+        wanted: () => this.leases.size > 0,
+        onEnd: (err, verdict) => this.onStreamEnd(err, verdict),
+        onLost: (err, wait) => this.onLost(err, wait),
+        onHalt: (status) => this.halt(status),
+        ...(deps.renewToken ? { renewToken: deps.renewToken } : {}),
+      },
+      { component: 'lease', label: 'keepalive', clock: deps, backoff: deps.backoff },
+    );
   }
 
   /** The current state (for tests and tracing). */
-  get currentState(): KeeperState {
-    return this.state;
+  get currentState(): StreamState {
+    return this.stream.state;
+  }
+
+  private get state(): StreamState {
+    return this.stream.state;
   }
 
   /** How many distinct leases are being kept alive. */
@@ -277,7 +144,7 @@ export class LeaseKeeper {
     const sub: Subscriber = { onFinal, waiters: new Set() };
     kept.subs.add(sub);
     trace('lease', `keeping lease ${id} alive (ttl ${ttlSeconds} s, ${this.leases.size} leases)`);
-    if (this.state === 'idle') this.connect();
+    if (this.state === 'idle') this.stream.start();
     else if (this.state === 'open') this.sendDue();
     this.schedule();
     return {
@@ -290,8 +157,7 @@ export class LeaseKeeper {
   /** Ends everything: cancels the stream and timers, rejects pending refreshes with ClientClosedError. */
   close(): void {
     if (this.state === 'closed') return;
-    this.state = 'closed';
-    const call = this.stream.detach();
+    const call = this.stream.close();
     this.clearTimer();
     call?.cancel();
     for (const kept of this.leases.values()) {
@@ -354,10 +220,7 @@ export class LeaseKeeper {
 
   private goIdle(): void {
     if (this.state === 'closed') return;
-    this.state = 'idle';
-    const call = this.stream.detach();
-    this.attempt = 0;
-    this.reconnectAt = undefined;
+    const call = this.stream.stop('no leases left');
     this.clearTimer();
     if (call) {
       // etcd ends the stream once we half-close; the cancel is only a backstop in case it does not.
@@ -367,10 +230,18 @@ export class LeaseKeeper {
     trace('lease', 'no leases left: stream ended, engine idle');
   }
 
-  private connect(): void {
-    this.state = 'connecting';
-    this.reconnectAt = undefined;
-    this.stream.open();
+  private onOpen(): void {
+    this.streamsOpened++;
+    trace('lease', `keepalive stream open (#${this.streamsOpened}), ${this.leases.size} leases`);
+    // Requests sent on an earlier stream will never be answered; re-send every lease at once.
+    const now = this.deps.now();
+    this.inFlight.length = 0;
+    for (const kept of this.leases.values()) {
+      kept.unanswered.length = 0;
+      kept.nextSendAt = now;
+    }
+    this.sendDue();
+    this.schedule();
   }
 
   private send(kept: Kept): void {
@@ -395,8 +266,6 @@ export class LeaseKeeper {
 
   private onMessage(res: LeaseKeepAliveResponse): void {
     this.inFlight.shift();
-    this.attempt = 0;
-    this.renewedToken = false;
     const kept = this.leases.get(res.ID);
     if (!kept) return; // answer for a lease removed meanwhile
     const now = this.deps.now();
@@ -429,33 +298,39 @@ export class LeaseKeeper {
     if (this.timer === undefined) this.schedule();
   }
 
-  private onStreamClosed(err: unknown): void {
-    this.stream.detach();
-    if (this.state === 'closed' || this.state === 'idle') return;
-    if (err instanceof ClientClosedError) return; // the client's close() closes us too
-    if (this.leases.size === 0) return this.goIdle();
-    const status = err === null ? null : err instanceof GrpcStatusError ? err : new GrpcStatusError(ERROR_GRPC_UNKNOWN, String((err as Error)?.message ?? err));
-    if (status && needsNewToken(status) && this.deps.renewToken && !this.renewedToken) {
-      // The token expired or the auth store changed: authenticate again for the next stream, once.
-      this.renewedToken = true;
-      this.deps.renewToken();
-    } else if (status?.code === ERROR_GRPC_PERMISSION_DENIED && this.inFlight.length > 0) {
-      // etcd 3.5.28+/3.6.9+/3.7 refuse a keepalive unless the user may put every key attached to the lease, and
-      // end the whole stream to say so. Only the lease of the refused request is lost (the error is final: asking
-      // again gets the same answer); the others did nothing wrong and carry on over a new stream.
-      const refused = this.leases.get(this.inFlight[0]!);
-      trace('lease', `keepalive of lease ${this.inFlight[0]} refused: ${status.details}`);
-      if (refused) this.fail(refused, refreshFailure(refused.id, status.code, status.details));
-      if (this.leases.size === 0) return this.goIdle();
-    } else if (status && !streamMayReopen(status)) {
-      trace('lease', `keepalive stream failed for good: ${status.code} ${status.details}`);
-      for (const kept of [...this.leases.values()]) this.fail(kept, refreshFailure(kept.id, status.code, status.details));
-      return this.goIdle();
+  /**
+   * The stream ended; the machine's verdict comes in. etcd 3.5.28+/3.6.9+/3.7 refuse a keepalive unless the user
+   * may put every key attached to the lease, and end the whole stream to say so: only the lease of the refused
+   * request is lost (the error is final: asking again gets the same answer); the others did nothing wrong and
+   * carry on over a new stream.
+   */
+  private onStreamEnd(err: unknown, verdict: EndVerdict): EndVerdict {
+    if (this.leases.size === 0) {
+      this.goIdle();
+      return verdict;
     }
-    this.state = 'backoff';
-    const wait = this.deps.backoff(this.attempt++);
-    this.reconnectAt = this.deps.now() + wait;
-    trace('lease', `keepalive stream ${status ? `failed (${status.code} ${status.details})` : 'ended by the server'}; reconnecting in ${wait} ms`);
+    if (typeof verdict === 'object' && verdict.halt.code === ERROR_GRPC_PERMISSION_DENIED && this.inFlight.length > 0) {
+      const refused = this.leases.get(this.inFlight[0]!);
+      trace('lease', `keepalive of lease ${this.inFlight[0]} refused: ${verdict.halt.details}`);
+      if (refused) this.fail(refused, refreshFailure(refused.id, verdict.halt.code, verdict.halt.details));
+      if (this.leases.size === 0) this.goIdle();
+      return 'retry';
+    }
+    return verdict;
+  }
+
+  /** The stream failed for good: every lease is lost with its status. */
+  private halt(status: GrpcStatusError): void {
+    trace('lease', `keepalive stream failed for good: ${status.code} ${status.details}`);
+    for (const kept of [...this.leases.values()]) this.fail(kept, refreshFailure(kept.id, status.code, status.details));
+    this.goIdle();
+  }
+
+  /** The stream is lost and reopens after `wait` (the machine's timer); lease deadlines keep running meanwhile. */
+  private onLost(err: unknown, wait: number): void {
+    if (this.leases.size === 0) return this.goIdle();
+    const status = err instanceof GrpcStatusError ? err : null;
+    trace('lease', `keepalive stream ${status ? `failed (${status.code} ${status.details})` : err === null ? 'ended by the server' : `failed (${String((err as Error)?.message ?? err)})`}; reconnecting in ${wait} ms`);
     this.schedule();
   }
 
@@ -475,20 +350,9 @@ export class LeaseKeeper {
       if (now >= deadlineAt(kept, this.graceMs)) this.fail(kept, unconfirmed(kept.id, kept.ttl, this.graceMs));
     }
     if (this.leases.size === 0) return this.goIdle();
-    if (this.state === 'open' && this.stalledAt() <= now) return this.restartStalled();
+    if (this.state === 'open' && stalledAt(this.leases.values()) <= now) return this.restartStalled();
     if (this.state === 'open') this.sendDue();
-    else if (this.state === 'backoff' && this.reconnectAt !== undefined && now >= this.reconnectAt) this.connect();
     this.schedule();
-  }
-
-  /** When the oldest unanswered keepalive on the open stream counts as stalled (Infinity: none pending). */
-  private stalledAt(): number {
-    let at = Infinity;
-    for (const kept of this.leases.values()) {
-      const oldest = kept.unanswered[0];
-      if (oldest !== undefined) at = Math.min(at, oldest + stallTimeoutMs(kept.ttl));
-    }
-    return at;
   }
 
   /**
@@ -499,15 +363,15 @@ export class LeaseKeeper {
   private restartStalled(): void {
     const oldest = Math.min(...[...this.leases.values()].map((k) => k.unanswered[0] ?? Infinity));
     trace('lease', `no keepalive answer for ${Math.round(this.deps.now() - oldest)} ms: stream stalled, reopening`);
-    this.stream.detach()?.cancel();
-    this.connect();
+    this.stream.reopenNow('stalled');
   }
 
   /** Sets the one timer to the earliest next action. */
   private schedule(): void {
     if (this.state === 'closed' || this.state === 'idle') return this.clearTimer();
-    let at = nextWakeAt(this.leases.values(), this.state === 'open', this.state === 'backoff' ? this.reconnectAt : undefined, this.graceMs);
-    if (this.state === 'open') at = Math.min(at, this.stalledAt());
+    // The reopen after a backoff is the stream machine's own timer; this one serves the leases.
+    let at = nextWakeAt(this.leases.values(), this.state === 'open', undefined, this.graceMs);
+    if (this.state === 'open') at = Math.min(at, stalledAt(this.leases.values()));
     if (at === this.timerAt && this.timer !== undefined) return;
     this.clearTimer();
     if (at === Infinity) return;
@@ -522,7 +386,8 @@ export class LeaseKeeper {
   }
 }
 
-const LEASE_KEEPER = new ClientSlot<LeaseKeeper>('lease keeper');
+/** @internal Where a Connection keeps its keeper; unit tests put one on a fake clock here before first use. */
+export const LEASE_KEEPER = new ClientSlot<LeaseKeeper>('lease keeper');
 
 /** @internal The client's keepalive engine, created on first use and closed with the client. */
 export function leaseKeeper(conn: Connection): LeaseKeeper {
@@ -530,16 +395,12 @@ export function leaseKeeper(conn: Connection): LeaseKeeper {
     conn.assertOpen();
     const k = new LeaseKeeper({
       open: (handlers) => conn.openStream(LeaseService.leaseKeepAlive, handlers, undefined, true),
-      now: () => Date.now(),
-      setTimer: (fn, ms, weak) => {
-        // Capped (a huge TTL or Check timeout would otherwise fire at once); the engine re-arms a timer that
-        // fired early.
-        const t = setTimeout(fn, timerDelay(ms));
-        if (weak) t.unref();
-        return t;
-      },
-      clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
-      backoff: backoffMs,
+      // The real clock caps timers (a huge TTL or Check timeout would otherwise fire at once); the engine
+      // re-arms a timer that fired early.
+      now: REAL_CLOCK.now,
+      setTimer: REAL_CLOCK.setTimer,
+      clearTimer: REAL_CLOCK.clearTimer,
+      backoff: (attempt) => backoffDelay(STREAM_REOPEN, attempt),
       lossGraceMs: conn.keepAliveGraceMs,
       renewToken: () => conn.auth?.invalidate(undefined),
     });

@@ -15,9 +15,10 @@
 import type { KeyValue } from '../generated/mvcc/mvccpb/kv';
 import { KVService, RangeRequest, type RangeStreamResponse } from '../generated/etcdserver/etcdserverpb/rpc';
 import { ClientSlot, type Connection } from './connection';
-import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_INTERNAL, ERROR_GRPC_OUT_OF_RANGE, ERROR_GRPC_UNIMPLEMENTED, GrpcStatusError, needsNewToken } from './errors';
+import { ClientClosedError, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_INTERNAL, ERROR_GRPC_OUT_OF_RANGE, ERROR_GRPC_UNIMPLEMENTED, GrpcStatusError } from './errors';
 import { Value } from './response';
 import { backoffMs, mayRetry, MAX_UNARY_ATTEMPTS } from './retry';
+import { classifyEnd } from './stream-end';
 import { trace } from './trace';
 import type { StreamCall } from './transport/transport';
 
@@ -115,7 +116,7 @@ async function viaStream(conn: Connection, req: ListRequest, signal: AbortSignal
         conn.setSlot(STREAM_UNKNOWN_SINCE, Date.now());
         return undefined;
       }
-      if (conn.auth && !renewedToken && needsNewToken(err)) {
+      if (conn.auth && classifyEnd(err, { tokenRenewed: renewedToken }) === 'renew-token') {
         renewedToken = true;
         conn.auth.invalidate(undefined);
         continue;

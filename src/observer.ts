@@ -3,14 +3,11 @@
 
 import { ElectionService, type LeaderResponse } from '../generated/etcdserver/api/v3election/v3electionpb/v3election';
 import type { Connection } from './connection';
-import { ClientClosedError, ERROR_GRPC_CANCELLED, GrpcStatusError, needsNewToken, toFailure } from './errors';
+import { ClientClosedError, ERROR_GRPC_CANCELLED, toFailure, type GrpcStatusError } from './errors';
 import { Link, UNREACHABLE_AFTER_MS, type ConnectionListener, type ConnectionState } from './link';
+import { ReconnectingStream } from './reconnecting-stream';
 import { Response, Value } from './response';
-import { backoffMs, streamMayReopen } from './retry';
-import { StreamSession } from './stream-session';
 import { trace } from './trace';
-
-type ObserverState = 'connecting' | 'open' | 'backoff' | 'ended' | 'closed';
 
 interface Waiter {
   resolve(r: Response): void;
@@ -23,19 +20,17 @@ interface Waiter {
  * as a Response with action "observe" (C++ "obverse"), `value()` = the leader's kv, `name()` = the election.
  * Reports that arrive while nobody waits are buffered, in order.
  *
- * | state      |                                   | → next                                                      |
- * |------------|-----------------------------------|-------------------------------------------------------------|
- * | Connecting | Observe stream being opened       | opened → Open; fails transiently → Backoff; else → Ended    |
- * | Open       | reports are delivered             | clean end or transient error → Backoff; other error → Ended |
- * | Backoff    | timer                             | → Connecting                                                |
- * | Ended      | the error was delivered           | close() → Closed                                            |
- * | any        |                                   | close() or client closed → Closed                           |
+ * The Observe stream runs on the shared reconnecting-stream machine (connecting → open → backoff → connecting,
+ * reconnecting-stream.ts); the observer adds two final states of its own: *ended* (a permanent error was
+ * delivered; the machine halted) and *closed* (`close()` or the client closed).
  *
- * - **Disconnects** (beyond C++): it reopens with backoff. etcd reports the current leader first on every new
+ * - **Disconnects** (beyond C++): it reopens with backoff, as every stream does (stream-end.ts decides: a clean
+ *   end, a transient status or an error that is not a status is retried; a refused token is renewed once per
+ *   failure streak). etcd reports the current leader first on every new
  *   stream; a first report equal to the last one delivered (same key and mod revision) is skipped, so nothing
  *   is reported twice. A change that happened *and was superseded* while disconnected is not seen: observing
  *   reports the leader's state, not every intermediate step.
- * - **Non-transient error**: `WaitOnce()` resolves with an error Response (the status code and message), and
+ * - **Permanent status**: `WaitOnce()` resolves with an error Response (the status code and message), and
  *   keeps doing so; the observer has ended.
  * - **`close()`** (idempotent): a pending or later `WaitOnce()` resolves with code 1 (CANCELLED) "observer closed".
  * - **Client closed**: a pending or later `WaitOnce()` rejects with ClientClosedError.
@@ -43,29 +38,11 @@ interface Waiter {
  *   error Response or when the observer or client is closed, and `break` closes the observer.
  */
 export class Observer implements AsyncIterable<Response> {
-  private state: ObserverState = 'connecting';
-  /** Server-streaming: nothing is ever written on it. */
-  private readonly stream = new StreamSession<never, LeaderResponse>(
-    (handlers) => this.conn.openStream(ElectionService.observe, handlers, { name: this.name }, true),
-    {
-      onOpen: () => {
-        this.state = 'open';
-        this.streamsOpened++;
-        trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
-        // Observe stays silent while the election has no leader: a stream that stays up for the bound counts
-        // as etcd answering.
-        const current = this.stream.guard();
-        clearTimeout(this.stableTimer);
-        this.stableTimer = setTimeout(() => {
-          if (current() && this.state === 'open') this.link.answered();
-        }, UNREACHABLE_AFTER_MS / 2).unref();
-      },
-      onMessage: (m) => this.onMessage(m),
-      onClose: (err) => this.onStreamClosed(err),
-    },
-  );
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Set once a permanent error was delivered. */
+  private ended = false;
+  private closed = false;
+  /** Server-streaming: nothing is ever written on it. Wanted until the observer ends or closes. */
+  private readonly stream: ReconnectingStream<never, LeaderResponse>;
   private readonly buffer: Response[] = [];
   private readonly waiters: Waiter[] = [];
   /** Key and mod revision of the last report delivered, to skip its repetition after a reopen. */
@@ -103,8 +80,35 @@ export class Observer implements AsyncIterable<Response> {
     conn.assertOpen();
     this.nameText = name.toString('utf8');
     this.closedResponse = new Response({ code: ERROR_GRPC_CANCELLED, message: 'observer closed', action: 'observe', name: this.nameText });
+    this.stream = new ReconnectingStream<never, LeaderResponse>(
+      {
+        open: (handlers) => this.conn.openStream(ElectionService.observe, handlers, { name: this.name }, true),
+        onOpen: () => {
+          this.streamsOpened++;
+          trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
+          // Observe stays silent while the election has no leader: a stream that stays up for the bound counts
+          // as etcd answering.
+          const current = this.stream.guard();
+          clearTimeout(this.stableTimer);
+          this.stableTimer = setTimeout(() => {
+            if (current() && this.stream.state === 'open') this.link.answered();
+          }, UNREACHABLE_AFTER_MS / 2).unref();
+        },
+        onMessage: (m) => this.onMessage(m),
+        wanted: () => !this.ended && !this.closed,
+        onLost: (err) => {
+          this.link.waiting(err ?? undefined);
+          this.reopened = true;
+        },
+        onHalt: (status) => this.end(status),
+        onClientClosed: () => this.shutdown(true),
+        ...(this.conn.auth ? { renewToken: () => this.conn.auth?.invalidate(undefined) } : {}),
+      },
+      { component: 'election', label: 'observe' },
+    );
     this.untrack = conn.track({ close: () => this.shutdown(true) });
-    this.connect();
+    this.link.waiting();
+    this.stream.start();
   }
 
   /**
@@ -113,10 +117,10 @@ export class Observer implements AsyncIterable<Response> {
   WaitOnce(): Promise<Response> {
     const buffered = this.buffer.shift();
     if (buffered) return Promise.resolve(buffered);
-    if (this.state === 'closed') {
+    if (this.closed) {
       return this.closedByClient ? Promise.reject(new ClientClosedError()) : Promise.resolve(this.closedResponse);
     }
-    if (this.state === 'ended') return Promise.resolve(this.final!);
+    if (this.ended) return Promise.resolve(this.final!);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
@@ -167,14 +171,7 @@ export class Observer implements AsyncIterable<Response> {
     }
   }
 
-  private connect(): void {
-    this.link.waiting();
-    this.state = 'connecting';
-    this.stream.open();
-  }
-
   private onMessage(m: LeaderResponse): void {
-    this.attempt = 0;
     this.link.answered();
     const kv = m.kv;
     if (!kv) return;
@@ -195,44 +192,25 @@ export class Observer implements AsyncIterable<Response> {
     else this.buffer.push(r);
   }
 
-  private onStreamClosed(err: unknown): void {
-    this.stream.detach();
-    if (this.state === 'closed' || this.state === 'ended') return;
-    if (err instanceof ClientClosedError) return this.shutdown(true);
-    const status = err === null || err instanceof GrpcStatusError ? err : undefined;
-    if (status && needsNewToken(status)) this.conn.auth?.invalidate(undefined);
-    else if (err !== null && (!status || !streamMayReopen(status))) {
-      const { code, message } = toFailure(err);
-      trace('election', `observe stream failed for good: ${code} ${message}`);
-      this.state = 'ended';
-      this.link.stop();
-      this.final = new Response({ code, message, action: 'observe', name: this.nameText });
-      this.deliver(this.final);
-      for (const w of this.waiters.splice(0)) w.resolve(this.final);
-      return;
-    }
-    this.state = 'backoff';
-    this.link.waiting(err ?? undefined);
-    this.reopened = true;
-    const wait = backoffMs(this.attempt++);
-    trace('election', `observe stream ${status ? `failed (${status.code} ${status.details})` : 'ended'}; reopening in ${wait} ms`);
-    const current = this.stream.guard();
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (current() && this.state === 'backoff') this.connect();
-    }, wait);
+  /** The stream failed for good: every pending and later `WaitOnce()` gets the error Response. */
+  private end(status: GrpcStatusError): void {
+    if (this.closed || this.ended) return;
+    const { code, message } = toFailure(status);
+    trace('election', `observe stream failed for good: ${code} ${message}`);
+    this.ended = true;
+    this.link.stop();
+    this.final = new Response({ code, message, action: 'observe', name: this.nameText });
+    this.deliver(this.final);
+    for (const w of this.waiters.splice(0)) w.resolve(this.final);
   }
 
   private shutdown(byClient: boolean): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+    if (this.closed) return;
+    this.closed = true;
     this.closedByClient = byClient;
     this.link.stop();
     clearTimeout(this.stableTimer);
-    const call = this.stream.detach();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    call?.cancel();
+    this.stream.close()?.cancel();
     this.untrack();
     this.buffer.length = 0;
     for (const w of this.waiters.splice(0)) {

@@ -38,6 +38,7 @@
 //     version not found during downgrade" are the cluster's state, the same on every member, and do not change
 //     within seconds: never retried, even on 3.4/3.5 where they arrive as UNAVAILABLE.
 
+import { backoffDelay, UNARY_RETRY } from './backoff';
 import { ERROR_GRPC_FAILED_PRECONDITION, ERROR_GRPC_UNAVAILABLE, GrpcStatusError, isTransientStreamError } from './errors';
 import { CLUSTER_REFUSALS, LEARNER, NO_LEADER } from './server-messages';
 
@@ -152,10 +153,9 @@ export function attemptTimeoutMs(path: string, attempt: number): number | undefi
   return Math.min(MAX_ATTEMPT_TIMEOUT_MS, FIRST_ATTEMPT_TIMEOUT_MS * 2 ** Math.max(0, Math.min(attempt - 1, 10)));
 }
 
-/** Backoff before retry `attempt` (0-based): 50 ms doubling to 1 s, with ±25 % jitter. */
+/** Backoff before retry `attempt` (0-based): the UNARY_RETRY policy, 50 ms doubling to 1 s, with ±25 % jitter. */
 export function backoffMs(attempt: number): number {
-  const base = Math.min(1000, 50 * 2 ** attempt);
-  return Math.round(base * (0.75 + Math.random() * 0.5));
+  return backoffDelay(UNARY_RETRY, attempt);
 }
 
 /**

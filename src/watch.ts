@@ -14,39 +14,24 @@
 // When the stream fails, every watcher is re-created from its `nextRev`, and events below it (already
 // delivered) are dropped, so across any number of reconnects each event is delivered exactly once, in order.
 //
-// Stream states:
-//   Idle ──add──▶ Connecting ──open──▶ Open ──error/end──▶ Backoff ──timer──▶ Connecting
-//   Open ──last watcher gone──▶ Idle          any ──client closed──▶ Closed
+// The stream runs on the shared reconnecting-stream machine (reconnecting-stream.ts: idle → connecting → open →
+// backoff → connecting, closed with the client); it is wanted while any watcher is, and goes idle with the last.
 // Creates are sent one at a time (etcd answers them in order, and the answer carries no request id); the
 // queue holds the watchers waiting for a create, the one in flight is `creating`.
 
-import {
-  WatchService,
-  type WatchRequest,
-  type WatchResponse,
-} from '../generated/etcdserver/etcdserverpb/rpc';
+import { WatchService, type WatchRequest, type WatchResponse } from '../generated/etcdserver/etcdserverpb/rpc';
 import type { Event as PbEvent } from '../generated/mvcc/mvccpb/kv';
-import { Event_EventType } from '../generated/mvcc/mvccpb/kv';
 import { ClientSlot, type Connection } from './connection';
-import {
-  ClientClosedError,
-  ERROR_GRPC_OUT_OF_RANGE,
-  ERROR_GRPC_RESOURCE_EXHAUSTED,
-  GrpcStatusError,
-  needsNewToken,
-  toFailure,
-  watchCancelStatus,
-} from './errors';
+import { ClientClosedError, ERROR_GRPC_RESOURCE_EXHAUSTED, GrpcStatusError, toFailure, watchCancelStatus } from './errors';
 import { Link, type ConnectionListener, type ConnectionState } from './link';
-import { Event, Response } from './response';
-import { backoffMs, streamMayReopen } from './retry';
-import { COMPACTED } from './server-messages';
-import { StreamSession } from './stream-session';
+import { ReconnectingStream, REAL_CLOCK, type Clock } from './reconnecting-stream';
+import type { Response } from './response';
+import type { EndVerdict } from './stream-end';
 import { trace } from './trace';
+import { compactedResponse, eventsResponse, failureResponse } from './watch-response';
 
-export const ACTION_WATCH = 'watch';
-/** C++'s wording for a watch ended by compaction. */
-export const MESSAGE_COMPACTED = COMPACTED;
+export { ACTION_WATCH, eventsResponse, MESSAGE_COMPACTED } from './watch-response';
+
 /** How long Cancel() waits for etcd to confirm before treating the watcher as gone. */
 const CANCEL_ACK_TIMEOUT_MS = 1000;
 
@@ -83,8 +68,6 @@ export interface WatchHandle {
   /** The engine's connection state (see {@link Link}). */
   readonly connectionState: ConnectionState;
 }
-
-type StreamState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
 class Sub implements WatchHandle {
   nextRev: number;
@@ -123,20 +106,7 @@ class Sub implements WatchHandle {
 
 /** Keeps the client's Watch stream and every watcher on it. One per Connection; closed with it. */
 export class WatchEngine {
-  private state: StreamState = 'idle';
-  private readonly stream = new StreamSession<WatchRequest, WatchResponse>(
-    (handlers) => this.conn.openStream(WatchService.watch, handlers, undefined, true),
-    {
-      onOpen: () => {
-        this.state = 'open';
-        this.streamsOpened++;
-        trace('watch', `stream open (#${this.streamsOpened}), ${this.subs.size} watchers`);
-        this.pump();
-      },
-      onMessage: (m) => this.onMessage(m),
-      onClose: (err) => this.onStreamClosed(err),
-    },
-  );
+  private readonly stream: ReconnectingStream<WatchRequest, WatchResponse>;
   /** Watchers waiting for a create request on the current stream, in order. */
   private readonly queue: Sub[] = [];
   /** The watcher whose create request is in flight. */
@@ -145,8 +115,6 @@ export class WatchEngine {
   private readonly byId = new Map<bigint, Sub>();
   /** Every live watcher. */
   private readonly subs = new Set<Sub>();
-  private attempt = 0;
-  private renewedToken = false;
   private readonly untrack: () => void;
   /** Streams opened so far (for tests and tracing). */
   streamsOpened = 0;
@@ -156,7 +124,30 @@ export class WatchEngine {
     for (const sub of [...this.subs]) sub.sink.onConnection?.(state, error);
   });
 
-  constructor(private readonly conn: Connection) {
+  /** `clock` is the seam unit tests drive the backoff and the cancel wait with (default: the real one). */
+  constructor(
+    private readonly conn: Connection,
+    private readonly clock: Clock = REAL_CLOCK,
+  ) {
+    this.stream = new ReconnectingStream<WatchRequest, WatchResponse>(
+      {
+        open: (handlers) => this.conn.openStream(WatchService.watch, handlers, undefined, true),
+        onOpen: () => {
+          this.streamsOpened++;
+          trace('watch', `stream open (#${this.streamsOpened}), ${this.subs.size} watchers`);
+          this.pump();
+        },
+        onMessage: (m) => this.onMessage(m),
+        // A cancel answer does not end the failure streak: a refused create may be the token refusal itself.
+        countsAsAnswer: (m) => !m.canceled,
+        wanted: () => this.subs.size > 0 && !this.conn.closed,
+        onEnd: (err, verdict) => this.onStreamEnd(err, verdict),
+        onLost: (err, wait) => this.requeue(err, wait),
+        onHalt: (status) => this.halt(status),
+        ...(conn.auth ? { renewToken: () => conn.auth?.invalidate(undefined) } : {}),
+      },
+      { component: 'watch', label: 'watch', clock },
+    );
     this.untrack = conn.track(this);
   }
 
@@ -166,8 +157,10 @@ export class WatchEngine {
     const sub = new Sub(this, spec, sink);
     this.subs.add(sub);
     this.queue.push(sub);
-    if (this.state === 'idle') this.connect();
-    else if (this.state === 'open') this.pump();
+    if (this.stream.state === 'idle') {
+      this.link.waiting();
+      this.stream.start();
+    } else if (this.stream.state === 'open') this.pump();
     return sub;
   }
 
@@ -184,7 +177,7 @@ export class WatchEngine {
       // server that stays silent (frozen member, black-holed link) must not hold Cancel() forever: give up
       // waiting after a second, as C++ does; late responses for that id are ignored.
       this.stream.call.write({ requestUnion: { $case: 'cancelRequest', cancelRequest: { watchId: sub.id } } });
-      setTimeout(() => this.finish(sub, null), CANCEL_ACK_TIMEOUT_MS).unref();
+      this.clock.setTimer(() => this.finish(sub, null), CANCEL_ACK_TIMEOUT_MS, true);
     } else if (sub !== this.creating) {
       // Not on any stream (reconnecting): nothing to tell the server.
       this.finish(sub, null);
@@ -202,30 +195,23 @@ export class WatchEngine {
       sub.sink.onEnd(error);
     } finally {
       sub.resolveCancel?.();
-      if (this.subs.size === 0 && this.state !== 'closed') this.goIdle();
+      if (this.subs.size === 0 && this.stream.state !== 'closed') this.goIdle();
     }
   }
 
   /** No watchers left: cancel the stream so etcd drops it, and stop. */
   private goIdle(): void {
     this.link.stop();
-    const call = this.stream.detach();
+    const call = this.stream.stop('no watcher left');
     this.creating = undefined;
     this.byId.clear();
-    this.state = 'idle';
     call?.cancel();
-  }
-
-  private connect(): void {
-    this.link.waiting();
-    this.state = 'connecting';
-    this.stream.open();
   }
 
   /** Sends the next create request if none is in flight. */
   private pump(): void {
     const call = this.stream.call;
-    if (this.state !== 'open' || this.creating || !call) return;
+    if (this.stream.state !== 'open' || this.creating || !call) return;
     let sub = this.queue.shift();
     while (sub?.ended) sub = this.queue.shift();
     if (!sub) return;
@@ -248,12 +234,8 @@ export class WatchEngine {
   }
 
   private onMessage(m: WatchResponse): void {
-    if (!m.canceled) {
-      this.link.answered();
-      // The stream works, token included: a later failure may back off from scratch and renew the token again.
-      this.attempt = 0;
-      this.renewedToken = false;
-    }
+    // The stream works, token included (the machine ends the failure streak on the same messages).
+    if (!m.canceled) this.link.answered();
     if (m.created) return this.onCreated(m);
     const sub = this.byId.get(m.watchId);
     if (!sub) return; // a watcher we already finished (etcd may still send its last responses), or watch_id -1
@@ -304,27 +286,17 @@ export class WatchEngine {
     if (sub.cancelRequested) return this.finish(sub, null);
     const compactRevision = Number(m.compactRevision);
     if (compactRevision > 0) {
-      return this.finish(
-        sub,
-        new Response({
-          code: ERROR_GRPC_OUT_OF_RANGE,
-          message: MESSAGE_COMPACTED,
-          action: ACTION_WATCH,
-          compactRevision,
-          index: Number(m.header?.revision ?? 0n),
-          watchId: Number(m.watchId),
-        }),
-      );
+      return this.finish(sub, compactedResponse(compactRevision, Number(m.header?.revision ?? 0n), Number(m.watchId)));
     }
     const status = watchCancelStatus(m.cancelReason);
-    if (this.conn.auth && needsNewToken(status) && !this.renewedToken) {
+    if (this.stream.classify(status) === 'renew-token') {
       // etcd checks the stream's token when a watcher is created, and refuses the create once that token expired
       // or the auth store changed (e.g. on a stream re-opened with the token it was first opened with). Renew the
       // token and re-create everything on a new stream — once: refused again, the watcher ends with the error.
-      return this.restart(status);
+      return this.stream.fail(status);
     }
     // Permission denied is 7 'etcdserver: permission denied', as for a unary call; an unknown reason is 1.
-    this.finish(sub, new Response({ code: status.code, message: status.details, action: ACTION_WATCH, watchId: Number(m.watchId) }));
+    this.finish(sub, failureResponse(status.code, status.details, Number(m.watchId)));
   }
 
   private deliver(sub: Sub, all: PbEvent[], revision: number, watchId: bigint): void {
@@ -336,44 +308,35 @@ export class WatchEngine {
     sub.sink.onEvents(eventsResponse(events, revision, Number(watchId)));
   }
 
-  /** The stream failed or ended: re-create every watcher on a new one after a backoff. */
-  private onStreamClosed(err: unknown): void {
-    if (this.state === 'closed' || this.conn.closed) return;
-    if (err instanceof ClientClosedError) return;
-    const status = err instanceof GrpcStatusError ? err : null;
-    const renewable = status !== null && needsNewToken(status) && this.conn.auth !== undefined && !this.renewedToken;
-    if (status && !streamMayReopen(status) && !renewable) {
-      // Permanent (permission denied, unimplemented, ...): end every watcher with the reason.
-      const { code, message } = toFailure(status);
-      trace('watch', `stream failed permanently: ${code} ${message}`);
-      this.link.stop();
-      this.stream.detach();
-      this.state = 'idle';
-      this.queue.length = 0;
-      this.creating = undefined;
-      this.byId.clear();
-      for (const sub of [...this.subs]) this.finish(sub, new Response({ code, message, action: ACTION_WATCH }));
-      return;
-    }
-    if (status?.code === ERROR_GRPC_RESOURCE_EXHAUSTED && this.creating) {
-      // etcd drops the whole stream when one create request is over its size limit. Sending it again would
-      // stall every watcher behind it forever: that one watcher ends with the error, the rest resume.
+  /**
+   * The stream ended (the machine's verdict comes in): etcd drops the whole stream when one create request is
+   * over its size limit, and sending it again would stall every watcher behind it forever, so that one watcher
+   * ends with the error and the rest resume.
+   */
+  private onStreamEnd(err: unknown, verdict: EndVerdict): EndVerdict {
+    if (verdict === 'retry' && err instanceof GrpcStatusError && err.code === ERROR_GRPC_RESOURCE_EXHAUSTED && this.creating) {
       const culprit = this.creating;
       this.creating = undefined;
-      const { code, message } = toFailure(status);
-      this.finish(culprit, new Response({ code, message, action: ACTION_WATCH }));
-      if (this.subs.size === 0) return;
+      const { code, message } = toFailure(err);
+      this.finish(culprit, failureResponse(code, message));
     }
-    this.restart(err);
+    return verdict;
   }
 
-  private restart(err: unknown): void {
-    this.stream.detach()?.cancel();
-    if (this.conn.auth && needsNewToken(err) && !this.renewedToken) {
-      this.renewedToken = true;
-      this.conn.auth.invalidate(undefined);
-    }
-    // Everyone goes back in the queue, in registration order, to be re-created from nextRev.
+  /** Permanent (permission denied, unimplemented, ...): end every watcher with the reason. */
+  private halt(status: GrpcStatusError): void {
+    const { code, message } = toFailure(status);
+    trace('watch', `stream failed permanently: ${code} ${message}`);
+    this.link.stop();
+    this.queue.length = 0;
+    this.creating = undefined;
+    this.byId.clear();
+    for (const sub of [...this.subs]) this.finish(sub, failureResponse(code, message));
+  }
+
+  /** The stream is lost and will be reopened: every watcher goes back in the queue, to be re-created from nextRev. */
+  private requeue(err: unknown, wait: number): void {
+    // In registration order.
     this.creating = undefined;
     this.byId.clear();
     this.queue.length = 0;
@@ -383,42 +346,22 @@ export class WatchEngine {
       if (sub.cancelRequested) this.finish(sub, null);
       else this.queue.push(sub);
     }
-    if (this.subs.size === 0) return this.goIdle();
+    if (this.subs.size === 0) return; // finish() made the engine idle
     this.link.waiting(err);
-    this.state = 'backoff';
-    const wait = backoffMs(this.attempt++);
     trace('watch', `stream lost (${err instanceof Error ? err.message : String(err)}); reconnecting in ${wait} ms`);
-    const current = this.stream.guard();
-    void this.conn.sleep(wait).then(() => {
-      if (current() && this.state === 'backoff' && !this.conn.closed) this.connect();
-    });
   }
 
   /** Ends every watcher (their sinks get `onEnd(null)`) and the stream. */
   close(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+    if (this.stream.state === 'closed') return;
     this.link.stop();
-    const call = this.stream.detach();
+    const call = this.stream.close();
     this.untrack();
     this.queue.length = 0;
     this.creating = undefined;
     for (const sub of [...this.subs]) this.finish(sub, null);
     call?.cancel();
   }
-}
-
-/** The C++ watch Response: action, value and prev value from the first event; all events in `events()`. */
-export function eventsResponse(events: PbEvent[], revision: number, watchId: number): Response {
-  const first = events[0]!;
-  let action: string;
-  if (first.type === Event_EventType.DELETE) action = 'delete';
-  else action = first.kv && first.kv.version === 1n ? 'create' : 'set';
-  const wrapped = events.map((e) => new Event(e));
-  const init: ConstructorParameters<typeof Response>[0] = { action, index: revision, events: wrapped, watchId };
-  if (first.kv) init.value = wrapped[0]!.kv();
-  if (first.prevKv) init.prevValue = wrapped[0]!.prev_kv();
-  return new Response(init);
 }
 
 const WATCH_ENGINE = new ClientSlot<WatchEngine>('watch engine');

@@ -1,10 +1,11 @@
 // The one retry loop of registration and discovery: try, and on failure pause with a growing delay that
 // does not keep the process alive and that the owner cuts short when it closes.
 
-/** Backoff between attempts while etcd is unreachable: 100 ms doubling to 2 s, ±25 % jitter. */
+import { backoffDelay, DISCOVERY_RETRY, sleep } from '../backoff';
+
+/** Backoff between attempts while etcd is unreachable: the DISCOVERY_RETRY policy, 100 ms doubling to 2 s, ±25 % jitter. */
 export function retryDelayMs(attempt: number): number {
-  const base = Math.min(2000, 100 * 2 ** attempt);
-  return Math.round(base * (0.75 + Math.random() * 0.5));
+  return backoffDelay(DISCOVERY_RETRY, attempt);
 }
 
 /**
@@ -30,16 +31,10 @@ export class Backoff {
     this.cut?.();
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(t);
-        this.cut = undefined;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      t.unref();
-      this.cut = done;
-    });
+  private async pause(ms: number): Promise<void> {
+    const cut = new AbortController();
+    this.cut = () => cut.abort();
+    await sleep(ms, cut.signal, { ref: false });
+    this.cut = undefined;
   }
 }

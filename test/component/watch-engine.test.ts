@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, EventType, Watcher, type Response } from '../../src/index';
-import { watchEngine } from '../../src/watch';
+import { WatchEngine, watchEngine } from '../../src/watch';
+import type { Clock } from '../../src/reconnecting-stream';
 import { eventually } from '../integration/util';
 import { deleteEvent as del, putEvent as put, startFakeEtcd, type FakeEtcd } from '../../src/testing';
 
@@ -444,6 +445,43 @@ test('Cancel() while reconnecting finishes at once; closing the client ends pend
   assert.ok(wa.Cancelled());
   await rejects(one, (e) => e.name === 'ClientClosedError', 'the pending one-shot watch');
   await s1.waitClosed();
+});
+
+test('the reopen backoff runs on the engine clock (the seam): no new stream until the clock fires it; close clears it', async ({ fake, client }) => {
+  const timers: { fn: () => void; ms: number; weak: boolean }[] = [];
+  const clock: Clock = {
+    now: () => 0,
+    setTimer: (fn, ms, weak = false) => {
+      const t = { fn, ms, weak };
+      timers.push(t);
+      return t;
+    },
+    clearTimer: (t) => {
+      const i = timers.indexOf(t as (typeof timers)[number]);
+      if (i >= 0) timers.splice(i, 1);
+    },
+  };
+  const engine = new WatchEngine(client.conn, clock);
+  const ends: (Response | null)[] = [];
+  engine.add({ key: Buffer.from('clk'), rangeEnd: Buffer.alloc(0), startRevision: 0 }, { onEvents: () => {}, onEnd: (e) => void ends.push(e) });
+  const s0 = await fake.call(0);
+  await s0.create(0);
+  s0.created(0, 10);
+  s0.end();
+  await eventually(() => timers.some((t) => !t.weak), 5_000, 'a backoff timer on the fake clock');
+  const backoff = timers.find((t) => !t.weak)!;
+  assert.ok(backoff.ms >= 37 && backoff.ms <= 63, `first reopen after 50 ms ±25 %, got ${backoff.ms}`);
+  // The machine reopens only from its backoff timer, which only the fake clock can fire (no sleep needed).
+  assert.is(fake.calls.length, 1, 'no reopen while the fake clock stands still');
+  timers.splice(timers.indexOf(backoff), 1);
+  backoff.fn();
+  const s1 = await fake.call(1);
+  assert.is((await s1.create(0)).startRevision, 11n);
+  s1.end();
+  await eventually(() => timers.some((t) => !t.weak), 5_000, 'a second backoff timer');
+  engine.close();
+  assert.is(timers.filter((t) => !t.weak).length, 0, 'close clears the backoff timer');
+  assert.equal(ends, [null]);
 });
 
 test('a throwing callback does not break the engine', async ({ fake, client }) => {

@@ -6,7 +6,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from '../../generated/etcdserver/etcdserverpb/rpc';
 import { ClientClosedError, GrpcStatusError, KeepAliveError, LeaseExpiredError } from '../../src/errors';
-import { LOSS_GRACE_MS, LeaseKeeper, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs, type KeeperDeps } from '../../src/lease-keeper';
+import { Client, KeepAlive } from '../../src/index';
+import { LEASE_KEEPER, LeaseKeeper, type KeeperDeps } from '../../src/lease-keeper';
+import { LOSS_GRACE_MS, deadlineAt, localDeadline, nextWakeAt, refreshIntervalMs, stallTimeoutMs } from '../../src/lease-schedule';
 import type { StreamCall, StreamHandlers } from '../../src/transport/transport';
 
 interface Timer {
@@ -624,3 +626,123 @@ engine('a lease removed while in doubt is forgotten: no report, engine idle', as
 });
 
 engine.run();
+
+// ---- the loss verdicts, as the program sees them --------------------------------------------------------
+// A KeepAlive (the C++ façade) on a keeper driven by the fake world: each verdict must reach the handler exactly
+// once (counted after the queue settles, so a late duplicate is caught too), and Check()/closed() report the same
+// error. A verdict that forgot the handler used to be caught only by an integration test.
+
+const verdicts = suite('keepalive loss verdicts (KeepAlive façade)');
+
+function facade(graceMs = 0, ttl = 2, id = 9n) {
+  const world = new World(graceMs);
+  const keeper = new LeaseKeeper(world.deps);
+  // A client that is never asked to connect: its keeper is the fake one, and the lease id is given (no grant).
+  const client = new Client('http://127.0.0.1:1');
+  const conn = client.conn;
+  conn.setSlot(LEASE_KEEPER, keeper);
+  const calls: Error[] = [];
+  const ka = new KeepAlive(client, (err: Error) => void calls.push(err), ttl, id);
+  return { world, keeper, ka, calls, conn };
+}
+
+/** Lets microtasks and immediates run, so a duplicate handler call queued late would be counted. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await flush();
+}
+
+verdicts('default (no grace): lost at the local deadline — handler once with KeepAliveError code 4; Check and closed agree', async () => {
+  const { world, ka, calls } = facade(0);
+  await world.advance(1999);
+  await settle();
+  assert.is(calls.length, 0, 'not before the deadline');
+  await world.advance(1);
+  await settle();
+  assert.is(calls.length, 1, 'handler called exactly once');
+  assert.instance(calls[0], KeepAliveError);
+  assert.is((calls[0] as KeepAliveError).code, 4);
+  assert.is(await ka.closed(), calls[0]);
+  try {
+    await ka.Check();
+    assert.unreachable('Check must reject');
+  } catch (err) {
+    assert.is(err, calls[0]);
+  }
+  await world.advance(10_000);
+  await settle();
+  assert.is(calls.length, 1, 'never again');
+});
+
+verdicts('with a grace: in doubt past the deadline, then confirmed alive — the handler is never called', async () => {
+  const { world, keeper, ka, calls } = facade(LOSS_GRACE_MS);
+  await world.advance(2000);
+  assert.is(keeper.doubts, 1);
+  await world.advance(1000);
+  world.stream.answer(9n, 2);
+  await settle();
+  assert.is(keeper.confirmedAlive, 1);
+  assert.is(calls.length, 0);
+  const check = ka.Check(); // one more refresh: etcd answers it
+  await flush();
+  world.stream.answer(9n, 2);
+  await check;
+  ka.Cancel();
+  await settle();
+  assert.is(calls.length, 0, 'a cancel is not a loss');
+});
+
+verdicts('with a grace: in doubt, then lost when the grace ends — handler once with code 4', async () => {
+  const { world, keeper, calls } = facade(LOSS_GRACE_MS);
+  await world.advance(2000);
+  assert.is(keeper.doubts, 1);
+  await world.advance(LOSS_GRACE_MS - 1);
+  await settle();
+  assert.is(calls.length, 0, 'not within the grace');
+  await world.advance(1);
+  await settle();
+  assert.is(calls.length, 1);
+  assert.is((calls[0] as KeepAliveError).code, 4);
+});
+
+verdicts('revoked (etcd answers TTL 0): handler once with LeaseExpiredError, at once', async () => {
+  const { world, ka, calls } = facade(0, 10);
+  await world.advance(0);
+  world.stream.answer(9n, 10);
+  await world.advance(3400);
+  world.stream.answer(9n, 0);
+  await settle();
+  assert.is(calls.length, 1);
+  assert.instance(calls[0], LeaseExpiredError);
+  assert.is(await ka.closed(), calls[0]);
+});
+
+verdicts('revoked while in doubt: LeaseExpiredError before the grace ends, once', async () => {
+  const { world, calls } = facade(LOSS_GRACE_MS);
+  await world.advance(2500);
+  world.stream.answer(9n, 0);
+  await world.advance(LOSS_GRACE_MS);
+  await settle();
+  assert.is(calls.length, 1);
+  assert.instance(calls[0], LeaseExpiredError);
+});
+
+verdicts('a permanent stream error: handler once with KeepAliveError carrying its code', async () => {
+  const { world, calls } = facade(0, 10);
+  await world.advance(0);
+  world.stream.handlers.onClose(new GrpcStatusError(12, 'unimplemented'));
+  await settle();
+  assert.is(calls.length, 1);
+  assert.instance(calls[0], KeepAliveError);
+  assert.is((calls[0] as KeepAliveError).code, 12);
+});
+
+verdicts('client closed: no loss reported, the handler is not called', async () => {
+  const { world, conn, calls } = facade(0, 10);
+  await world.advance(0);
+  await conn.close();
+  await world.advance(60_000);
+  await settle();
+  assert.is(calls.length, 0);
+});
+
+verdicts.run();
