@@ -3,12 +3,13 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CONNECT_BACKOFF, Endpoint } from '../../src/transport/http2/endpoint';
+import { HTTP2_CONNECT } from '../../src/backoff';
+import { Endpoint } from '../../src/transport/http2/endpoint';
 import type { TransportConfig } from '../../src/transport/transport';
 
 const plain: TransportConfig = { endpoints: [{ host: '127.0.0.1', port: 2379 }], loadBalancer: 'round_robin' };
 const endpoint = (config: TransportConfig = plain, host = '127.0.0.1') =>
-  new Endpoint(0, host, 2379, config, CONNECT_BACKOFF.initialMs, CONNECT_BACKOFF.maxMs);
+  new Endpoint(0, host, 2379, config, HTTP2_CONNECT.initialMs, HTTP2_CONNECT.maxMs);
 
 test('backoff: 100 ms doubling to 1 s, each wait within ±20 %; reset starts from the bottom again', () => {
   const e = endpoint();

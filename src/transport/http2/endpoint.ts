@@ -4,16 +4,11 @@
 import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { HTTP2_CONNECT } from '../../backoff';
 import { formatHostPort } from '../../endpoints';
 import type { TransportConfig } from '../transport';
 import { grpcTimeout } from './wire';
 
-/**
- * Reconnect backoff after a failed connection attempt: 100 ms doubling to 1 s, each wait ±20 %. Short, because
- * a call waits (at most 5 s) for a connection; jittered, so clients restarted together do not reconnect in step.
- * `grpc.initial_reconnect_backoff_ms` / `grpc.max_reconnect_backoff_ms` override the bounds.
- */
-export const CONNECT_BACKOFF = { initialMs: 100, maxMs: 1_000, jitter: 0.2 } as const;
 
 /** Per-stream receive window: a 3 MiB range arrives without waiting for WINDOW_UPDATEs. */
 const STREAM_WINDOW = 8 * 1024 * 1024;
@@ -89,7 +84,7 @@ export class Endpoint {
 
   /** The jittered wait before the next attempt; each call doubles the next one, up to the maximum. */
   nextBackoff(): number {
-    const j = CONNECT_BACKOFF.jitter;
+    const j = HTTP2_CONNECT.jitter;
     const delay = Math.round(this.backoffMs * (1 - j + 2 * j * Math.random()));
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
     return delay;

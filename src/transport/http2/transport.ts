@@ -8,7 +8,7 @@
 //   IDLE ──connect()──▶ CONNECTING ──server SETTINGS──▶ READY ──error/close/GOAWAY──▶ IDLE (reconnect on demand)
 //                           │ error, close, 5 s timeout
 //                           ▼
-//                        BACKOFF ──CONNECT_BACKOFF (./endpoint.ts)──▶ IDLE
+//                        BACKOFF ──HTTP2_CONNECT (src/backoff.ts)──▶ IDLE
 //
 // A connection is READY when the server's SETTINGS frame arrived, not when TCP connected: the kernel accepts
 // connections for a stopped (SIGSTOP) etcd, and calls must not be routed there (grpc-js waits the same way).
@@ -42,7 +42,8 @@ import {
 } from '../transport';
 import type { Call, CallHost } from './call';
 import { StreamingCall, UnaryCall } from './calls';
-import { BACKOFF, CONNECTING, CONNECT_BACKOFF, Endpoint, IDLE, READY, type EndpointState } from './endpoint';
+import { HTTP2_CONNECT } from '../../backoff';
+import { BACKOFF, CONNECTING, Endpoint, IDLE, READY, type EndpointState } from './endpoint';
 import { Picker } from './picker';
 import { Session, type SessionOwner } from './session';
 import { STATUS_CANCELLED, STATUS_INTERNAL, STATUS_UNAVAILABLE, messageOf } from './wire';
@@ -92,8 +93,9 @@ export class Http2Transport implements Transport, CallHost, SessionOwner {
     const ka = numberOption(config, 'grpc.keepalive_time_ms', KEEPALIVE_TIME_MS);
     this.keepaliveMs = ka <= 0 ? 0 : Math.max(KEEPALIVE_MIN_TIME_MS, ka);
     this.keepaliveTimeoutMs = Math.max(1, numberOption(config, 'grpc.keepalive_timeout_ms', KEEPALIVE_TIMEOUT_MS));
-    const initialBackoffMs = Math.max(1, numberOption(config, 'grpc.initial_reconnect_backoff_ms', CONNECT_BACKOFF.initialMs));
-    const maxBackoffMs = Math.max(initialBackoffMs, numberOption(config, 'grpc.max_reconnect_backoff_ms', CONNECT_BACKOFF.maxMs));
+    // grpc.initial_reconnect_backoff_ms / grpc.max_reconnect_backoff_ms override the policy's bounds.
+    const initialBackoffMs = Math.max(1, numberOption(config, 'grpc.initial_reconnect_backoff_ms', HTTP2_CONNECT.initialMs));
+    const maxBackoffMs = Math.max(initialBackoffMs, numberOption(config, 'grpc.max_reconnect_backoff_ms', HTTP2_CONNECT.maxMs));
     this.endpoints = config.endpoints.map((e, i) => new Endpoint(i, e.host, e.port, config, initialBackoffMs, maxBackoffMs));
     this.idleCount = this.endpoints.length;
   }
