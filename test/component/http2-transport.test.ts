@@ -25,31 +25,13 @@ import { GrpcStatusError } from '../../src/errors';
 import { createHttp2Transport } from '../../src/transport/http2';
 import type { CallOptions, MethodDescriptor, StreamCall, Transport, TransportConfig } from '../../src/transport/transport';
 import { startProxy, type Proxy } from '../../src/testing';
+import { rejection } from '../helpers/throws';
+import { eventually } from '../helpers/wait';
 
 const test = suite('http2 transport (fake servers)');
 const ROOT = path.resolve(__dirname, '../..');
 
 // ---- helpers -----------------------------------------------------------------------------------------
-
-async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<GrpcStatusError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, GrpcStatusError, String(e));
-    return e as GrpcStatusError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const transports: Transport[] = [];
 function transport(endpoints: { port: number; host?: string }[], extra: Partial<TransportConfig> = {}): Transport {
@@ -351,12 +333,12 @@ test('unary: the response arrives decoded; 256 concurrent calls share one connec
 
 test('unary: a server error arrives with its code and percent-decoded message (trailers-only)', async () => {
   const t = transport([{ port: a.port }]);
-  const e = await rejection(range(t, 'error'));
+  const e = await rejection(range(t, 'error'), GrpcStatusError);
   assert.is(e.code, grpc.status.FAILED_PRECONDITION);
   assert.is(e.details, 'etcdserver: 100% "wrong", ünïcödé ✓\nsecond line');
   assert.is(e.localDeadline, false);
   const tr = transport([{ port: raw.port }]);
-  const e2 = await rejection(tr.unary(rawMethod('/raw/trailers-only'), RangeRequest.fromPartial({}), {}));
+  const e2 = await rejection(tr.unary(rawMethod('/raw/trailers-only'), RangeRequest.fromPartial({}), {}), GrpcStatusError);
   assert.is(e2.code, 5);
   assert.is(e2.details, 'key "a" not found %zz 100%');
 });
@@ -373,7 +355,7 @@ test('unary: a deadline rejects with code 4 localDeadline, resets the stream, an
   const cancelledBefore = a.cancelled;
   const t0 = Date.now();
   const deadline = t0 + 200;
-  const e = await rejection(range(t, 'hang', { deadline }));
+  const e = await rejection(range(t, 'hang', { deadline }), GrpcStatusError);
   const ms = Date.now() - t0;
   assert.is(e.code, 4);
   assert.is(e.details, 'Deadline exceeded');
@@ -383,7 +365,7 @@ test('unary: a deadline rejects with code 4 localDeadline, resets the stream, an
   const seen = a.deadlines[a.deadlines.length - 1]!;
   assert.ok(Math.abs(seen - deadline) < 100, `server deadline ${seen} vs ${deadline}`);
   // an already expired deadline fails at once
-  const e2 = await rejection(range(t, 'echo', { deadline: Date.now() - 1 }));
+  const e2 = await rejection(range(t, 'echo', { deadline: Date.now() - 1 }), GrpcStatusError);
   assert.is(e2.code, 4);
   assert.is(e2.localDeadline, true);
 });
@@ -394,7 +376,7 @@ test('unary: a local deadline ends the call like a deadline (code 4 localDeadlin
   const cancelledBefore = a.cancelled;
   const deadlinesBefore = a.deadlines.length;
   const t0 = Date.now();
-  const e = await rejection(range(t, 'hang', { localDeadline: t0 + 200 }));
+  const e = await rejection(range(t, 'hang', { localDeadline: t0 + 200 }), GrpcStatusError);
   const ms = Date.now() - t0;
   assert.is(e.code, 4);
   assert.is(e.localDeadline, true);
@@ -404,7 +386,7 @@ test('unary: a local deadline ends the call like a deadline (code 4 localDeadlin
   // with both, the server is told the caller's deadline and the earlier local one ends the call
   const t1 = Date.now();
   const deadline = t1 + 60_000;
-  const e2 = await rejection(range(t, 'hang', { deadline, localDeadline: t1 + 200 }));
+  const e2 = await rejection(range(t, 'hang', { deadline, localDeadline: t1 + 200 }), GrpcStatusError);
   assert.is(e2.code, 4);
   assert.ok(Date.now() - t1 < 1000, `took ${Date.now() - t1} ms`);
   const seen = a.deadlines[a.deadlines.length - 1]!;
@@ -463,7 +445,7 @@ test('messages split across DATA frames (prefix included) and coalesced within o
 
 test('HTTP errors and missing statuses map to gRPC codes with a clear message', async () => {
   const t = transport([{ port: raw.port }]);
-  const call = (p: string) => rejection(t.unary(rawMethod(p), RangeRequest.fromPartial({}), {}));
+  const call = (p: string) => rejection(t.unary(rawMethod(p), RangeRequest.fromPartial({}), {}), GrpcStatusError);
   const e503 = await call('/raw/http503');
   assert.is(e503.code, 14);
   assert.match(e503.details, /HTTP status code 503/);
@@ -487,7 +469,7 @@ test('a refused stream (never processed) is retried transparently; if always ref
   const t = transport([{ port: raw.port }]);
   const r = await t.unary(rawMethod('/raw/refuse-once'), RangeRequest.fromPartial({}), {});
   assert.is(r.count, 2n, 'answered by the second attempt');
-  const e = await rejection(t.unary(rawMethod('/raw/refuse-always'), RangeRequest.fromPartial({}), {}));
+  const e = await rejection(t.unary(rawMethod('/raw/refuse-always'), RangeRequest.fromPartial({}), {}), GrpcStatusError);
   assert.is(e.code, 14);
   assert.is(e.sent, false);
   assert.is(raw.hits.get('/raw/refuse-always'), 3, 'sent three times in all');
@@ -585,7 +567,7 @@ test('no server listening: code 14, sent=false, quickly; also for streams', asyn
   const port = await freePort();
   const t = transport([{ port }]);
   const t0 = Date.now();
-  const e = await rejection(range(t, 'echo'));
+  const e = await rejection(range(t, 'echo'), GrpcStatusError);
   assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
   assert.is(e.code, 14);
   assert.is(e.sent, false);
@@ -612,11 +594,11 @@ test('a server that accepts TCP but never speaks HTTP/2 (a stopped etcd) is neve
     assert.ok(answers.every((r) => r.kvs[0]!.value.toString() === 'a'));
     assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
     const only = transport([{ port }]);
-    const d = await rejection(range(only, 'echo', { deadline: Date.now() + 300 }));
+    const d = await rejection(range(only, 'echo', { deadline: Date.now() + 300 }), GrpcStatusError);
     assert.is(d.code, 4);
     assert.is(d.localDeadline, true);
     const t1 = Date.now();
-    const e = await rejection(range(only, 'echo'));
+    const e = await rejection(range(only, 'echo'), GrpcStatusError);
     const ms = Date.now() - t1;
     assert.is(e.code, 14);
     assert.is(e.sent, false);
@@ -636,7 +618,7 @@ test('the server goes away mid-call: UNAVAILABLE (not claimed unsent); the next 
   stream.call.write(createWatch('k'));
   await eventually(() => stream.messages.length === 1, 2000, 'the stream to be up');
   proxy.cut();
-  const e = await rejection(hanging);
+  const e = await rejection(hanging, GrpcStatusError);
   assert.is(e.code, 14);
   assert.is(e.sent, undefined, 'the request may have been processed');
   assert.match(e.details, /lost/);
@@ -644,7 +626,7 @@ test('the server goes away mid-call: UNAVAILABLE (not claimed unsent); the next 
   assert.is(se?.code, 14);
   assert.is(se?.sent, undefined);
   // while cut: calls fail unsent
-  const down = await rejection(range(t, 'echo'));
+  const down = await rejection(range(t, 'echo'), GrpcStatusError);
   assert.is(down.code, 14);
   assert.is(down.sent, false);
   proxy.restore();
@@ -716,12 +698,12 @@ test('close(): in-flight calls and streams end (CANCELLED), later calls fail at 
   await eventually(() => s.messages.length === 1, 2000, 'the stream to be up');
   t.close();
   t.close();
-  const e = await rejection(hanging);
+  const e = await rejection(hanging, GrpcStatusError);
   assert.ok(e.code === 1 || e.code === 14, `code ${e.code}`);
   const se = await s.closed;
   assert.ok(se?.code === 1 || se?.code === 14);
   assert.is(s.closes(), 1);
-  const after = await rejection(range(t, 'echo'));
+  const after = await rejection(range(t, 'echo'), GrpcStatusError);
   assert.is(after.code, 14);
   assert.is(after.sent, false);
   const as = open(t, WatchService.watch);
@@ -785,7 +767,7 @@ test('keepalive: no pings while idle; pings while a stream is open; a silent con
   const [idleUp, activeUp] = [pIdle.bytesUp, pActive.bytesUp];
   pDead.pause();
   const t0 = Date.now();
-  const e = await rejection(hanging);
+  const e = await rejection(hanging, GrpcStatusError);
   const ms = Date.now() - t0;
   assert.is(e.code, 14);
   assert.match(e.details, /keepalive/);
@@ -842,13 +824,13 @@ test('TLS: mutual TLS by IP; targetNameOverride; wrong CA and missing client cer
   const override = transport([{ port: named.port }], { tls: { ca: c['test-ca.crt'], targetNameOverride: 'etcd-test' } });
   assert.is((await range(override, 'echo')).kvs[0]!.value.toString(), 'named');
   const noOverride = transport([{ port: named.port }], { tls: { ca: c['test-ca.crt'] } });
-  const mismatch = await rejection(range(noOverride, 'echo'));
+  const mismatch = await rejection(range(noOverride, 'echo'), GrpcStatusError);
   assert.is(mismatch.code, 14);
   assert.match(mismatch.details, /cert/i);
 
   const wrongCa = transport([{ port: mtls.port }], { tls: { ...client, ca: c['other-ca.crt'] } });
   const t0 = Date.now();
-  const e = await rejection(range(wrongCa, 'echo'));
+  const e = await rejection(range(wrongCa, 'echo'), GrpcStatusError);
   assert.is(e.code, 14);
   assert.is(e.sent, false);
   assert.match(e.details, /certificate/);
@@ -856,7 +838,7 @@ test('TLS: mutual TLS by IP; targetNameOverride; wrong CA and missing client cer
 
   const noCert = transport([{ port: mtls.port }], { tls: { ca: c['test-ca.crt'] } });
   const t1 = Date.now();
-  const e2 = await rejection(range(noCert, 'echo'));
+  const e2 = await rejection(range(noCert, 'echo'), GrpcStatusError);
   assert.is(e2.code, 14, e2.details);
   assert.ok(Date.now() - t1 < 3000, `took ${Date.now() - t1} ms`);
 });

@@ -14,6 +14,7 @@ import { watchEngine } from '../../src/watch';
 import { makeCerts, mutualTls, startProxy, type Proxy, type TestPki } from '../../src/testing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { ETCD_AUTH_HARDENED, etcdSatisfies, eventually, failed, ok, uniquePrefix } from './util';
+import { within } from '../helpers/wait';
 
 const AUTH_FAILED = 'etcdserver: authentication failed, invalid user ID or password';
 const PERMISSION_DENIED = 'etcdserver: permission denied';
@@ -74,14 +75,6 @@ async function probeToken(client: Client, token: string): Promise<string> {
   } catch (e) {
     return e instanceof GrpcStatusError ? `${e.code} ${e.details}` : String(e);
   }
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-  ]);
 }
 
 /** Collects a watcher's event values (asserting no error Response arrives). */

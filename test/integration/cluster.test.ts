@@ -16,6 +16,7 @@ import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from '../../src/transport/grp
 import { startEtcd, type EtcdCluster, type EtcdMember } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok, uniquePrefix } from './util';
+import { within } from '../helpers/wait';
 
 // ---- grpc-js's own log: a GOAWAY too_many_pings is logged (at ERROR) as "excess pings" -------------------
 
@@ -26,14 +27,6 @@ grpc.setLogger({ error: capture, info: capture, debug: capture });
 // ---- helpers ---------------------------------------------------------------------------------------------
 
 /** Rejects if `p` has not settled within `ms`: no call may hang. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms))),
-  ]);
-}
-
 /** Sums a Prometheus counter of one member over the lines that match `labels`. */
 async function counter(member: EtcdMember, name: string, labels: RegExp): Promise<number> {
   const text = await (await fetch(`${member.clientUrl}/metrics`)).text();

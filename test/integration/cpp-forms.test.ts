@@ -23,14 +23,7 @@ import { Client, KeepAlive, KeepAliveError, LeaseExpiredError, LeaseNotReadyErro
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
 import { ok, uniquePrefix } from './util';
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-  ]);
-}
+import { within } from '../helpers/wait';
 
 /** The lease is alive on etcd with a TTL of at most `ttl`. */
 async function alive(c: Client, id: bigint, ttl: number): Promise<void> {

@@ -12,6 +12,7 @@ import { Client, Discovery, Registry, type Registration } from '../../src/index'
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, uniquePrefix } from './util';
+import { prefixFor, track } from '../helpers/discovery';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -33,36 +34,6 @@ test.after(async () => {
   await proxy?.close();
   await cluster?.stop();
 });
-
-/** A registry prefix of its own for each test (no trailing slash). */
-function prefixFor(topic: string): string {
-  return uniquePrefix(topic).replace(/\/$/, '');
-}
-
-/**
- * Records a Discovery's callbacks and checks the exactly-once rule as they come: no instance online twice
- * without an offline in between, no offline of an instance that is not online (with that address).
- */
-function track(d: Discovery) {
-  const log: string[] = [];
-  const online = new Map<string, string>();
-  const errors: string[] = [];
-  const metadata = new Map<string, unknown>();
-  d.onOnline((service, instance, address, meta) => {
-    const k = `${service}/${instance}`;
-    if (online.has(k)) errors.push(`${k} reported online twice (${online.get(k)}, then ${address})`);
-    online.set(k, address);
-    if (meta !== undefined) metadata.set(k, meta);
-    log.push(`+${k} ${address}`);
-  });
-  d.onOffline((service, instance, address) => {
-    const k = `${service}/${instance}`;
-    if (online.get(k) !== address) errors.push(`${k} reported offline at ${address} while online at ${online.get(k)}`);
-    online.delete(k);
-    log.push(`-${k} ${address}`);
-  });
-  return { log, online, errors, metadata };
-}
 
 /** Discovery's whole view as `service/instance → address`. */
 function viewOf(d: Discovery): Map<string, string> {

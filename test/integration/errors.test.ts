@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, type ClientOptions, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, Transaction } from '../../src/index';
 import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, failed, kvIs, ok, uniquePrefix } from './util';
+import { throwsKind } from '../helpers/throws';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -31,57 +32,42 @@ test.after(async () => {
   await cluster?.stop();
 });
 
-/** Asserts fn throws synchronously (not a rejected promise) an error of the class with a message matching re. */
-function throwsSync(fn: () => unknown, cls: typeof TypeError | typeof RangeError, re: RegExp, what: string): void {
-  let threw: unknown;
-  let returned: unknown;
-  try {
-    returned = fn();
-  } catch (e) {
-    threw = e;
-  }
-  if (returned instanceof Promise) returned.catch(() => {});
-  assert.ok(threw !== undefined, `${what}: expected a synchronous throw, got ${returned instanceof Promise ? 'a promise' : String(returned)}`);
-  assert.instance(threw, cls, `${what}: ${String(threw)}`);
-  assert.match((threw as Error).message, re, `${what}: message`);
-}
-
 // ---- programmer errors -----------------------------------------------------------------------------
 
 test('wrong argument types throw TypeError synchronously, naming the argument', () => {
   const c = client as unknown as Record<string, (...a: unknown[]) => unknown>;
-  throwsSync(() => c.get!(5), TypeError, /\bkey\b/, 'get(5)');
-  throwsSync(() => c.get!(null), TypeError, /\bkey\b/, 'get(null)');
-  throwsSync(() => c.get!('k', '3'), TypeError, /\brevision\b/, "get('k', '3')");
-  throwsSync(() => c.set!('k', {}), TypeError, /\bvalue\b/, "set('k', {})");
-  throwsSync(() => c.set!('k', 'v', 'lease'), TypeError, /lease/i, "set('k', 'v', 'lease')");
-  throwsSync(() => c.put!(['k'], 'v'), TypeError, /\bkey\b/, "put(['k'], 'v')");
-  throwsSync(() => c.add!('k', 42), TypeError, /\bvalue\b/, "add('k', 42)");
-  throwsSync(() => c.modify_if!('k', 'v', {}), TypeError, /old_value/, "modify_if('k', 'v', {})");
-  throwsSync(() => c.rm_if!('k', true), TypeError, /old_value/, "rm_if('k', true)");
-  throwsSync(() => c.ls!('p', true), TypeError, /limit/, "ls('p', true)");
-  throwsSync(() => c.leasegrant!('5'), TypeError, /\bttl\b/, "leasegrant('5')");
-  throwsSync(() => c.leaserevoke!('1'), TypeError, /lease/i, "leaserevoke('1')");
-  throwsSync(() => c.txn!({}), TypeError, /\btxn\b/, 'txn({})');
-  throwsSync(() => c.set_grpc_timeout!('1000'), TypeError, /timeout/, "set_grpc_timeout('1000')");
+  throwsKind(() => c.get!(5), TypeError, /\bkey\b/, 'get(5)');
+  throwsKind(() => c.get!(null), TypeError, /\bkey\b/, 'get(null)');
+  throwsKind(() => c.get!('k', '3'), TypeError, /\brevision\b/, "get('k', '3')");
+  throwsKind(() => c.set!('k', {}), TypeError, /\bvalue\b/, "set('k', {})");
+  throwsKind(() => c.set!('k', 'v', 'lease'), TypeError, /lease/i, "set('k', 'v', 'lease')");
+  throwsKind(() => c.put!(['k'], 'v'), TypeError, /\bkey\b/, "put(['k'], 'v')");
+  throwsKind(() => c.add!('k', 42), TypeError, /\bvalue\b/, "add('k', 42)");
+  throwsKind(() => c.modify_if!('k', 'v', {}), TypeError, /old_value/, "modify_if('k', 'v', {})");
+  throwsKind(() => c.rm_if!('k', true), TypeError, /old_value/, "rm_if('k', true)");
+  throwsKind(() => c.ls!('p', true), TypeError, /limit/, "ls('p', true)");
+  throwsKind(() => c.leasegrant!('5'), TypeError, /\bttl\b/, "leasegrant('5')");
+  throwsKind(() => c.leaserevoke!('1'), TypeError, /lease/i, "leaserevoke('1')");
+  throwsKind(() => c.txn!({}), TypeError, /\btxn\b/, 'txn({})');
+  throwsKind(() => c.set_grpc_timeout!('1000'), TypeError, /timeout/, "set_grpc_timeout('1000')");
   const t = new Transaction() as unknown as Record<string, (...a: unknown[]) => unknown>;
-  throwsSync(() => t.add_success_put!('k', 5), TypeError, /\bvalue\b/, "add_success_put('k', 5)");
+  throwsKind(() => t.add_success_put!('k', 5), TypeError, /\bvalue\b/, "add_success_put('k', 5)");
 });
 
 test('out-of-range numbers throw RangeError synchronously, naming the argument', () => {
-  throwsSync(() => client.leasegrant(-1), RangeError, /\bttl\b/, 'leasegrant(-1)');
-  throwsSync(() => client.leasegrant(1.5), RangeError, /\bttl\b/, 'leasegrant(1.5)');
-  throwsSync(() => client.get('k', NaN), RangeError, /\brevision\b/, 'get(k, NaN)');
-  throwsSync(() => client.get('k', 1.5), RangeError, /\brevision\b/, 'get(k, 1.5)');
-  throwsSync(() => client.get('k', -1), RangeError, /\brevision\b/, 'get(k, -1)');
-  throwsSync(() => client.ls('k', 0, NaN), RangeError, /\brevision\b/, 'ls(k, 0, NaN)');
-  throwsSync(() => client.ls('k', -2), RangeError, /\blimit\b/, 'ls(k, -2)');
-  throwsSync(() => client.set('k', 'v', 2n ** 64n), RangeError, /lease/i, 'set(k, v, 2^64)');
-  throwsSync(() => client.leaserevoke(2n ** 64n), RangeError, /lease/i, 'leaserevoke(2^64)');
-  throwsSync(() => client.leasetimetolive(-1n), RangeError, /lease/i, 'leasetimetolive(-1n)');
-  throwsSync(() => client.leaserevoke(2 ** 60), RangeError, /lease/i, 'leaserevoke(unsafe number)');
-  throwsSync(() => client.modify_if('k', 'v', -5), RangeError, /old_index/, 'modify_if(k, v, -5)');
-  throwsSync(() => client.set_grpc_timeout(-1), RangeError, /timeout/, 'set_grpc_timeout(-1)');
+  throwsKind(() => client.leasegrant(-1), RangeError, /\bttl\b/, 'leasegrant(-1)');
+  throwsKind(() => client.leasegrant(1.5), RangeError, /\bttl\b/, 'leasegrant(1.5)');
+  throwsKind(() => client.get('k', NaN), RangeError, /\brevision\b/, 'get(k, NaN)');
+  throwsKind(() => client.get('k', 1.5), RangeError, /\brevision\b/, 'get(k, 1.5)');
+  throwsKind(() => client.get('k', -1), RangeError, /\brevision\b/, 'get(k, -1)');
+  throwsKind(() => client.ls('k', 0, NaN), RangeError, /\brevision\b/, 'ls(k, 0, NaN)');
+  throwsKind(() => client.ls('k', -2), RangeError, /\blimit\b/, 'ls(k, -2)');
+  throwsKind(() => client.set('k', 'v', 2n ** 64n), RangeError, /lease/i, 'set(k, v, 2^64)');
+  throwsKind(() => client.leaserevoke(2n ** 64n), RangeError, /lease/i, 'leaserevoke(2^64)');
+  throwsKind(() => client.leasetimetolive(-1n), RangeError, /lease/i, 'leasetimetolive(-1n)');
+  throwsKind(() => client.leaserevoke(2 ** 60), RangeError, /lease/i, 'leaserevoke(unsafe number)');
+  throwsKind(() => client.modify_if('k', 'v', -5), RangeError, /old_index/, 'modify_if(k, v, -5)');
+  throwsKind(() => client.set_grpc_timeout(-1), RangeError, /timeout/, 'set_grpc_timeout(-1)');
 });
 
 test('malformed URLs throw TypeError at construction, naming the bad part', () => {
@@ -103,7 +89,7 @@ test('malformed URLs throw TypeError at construction, naming the bad part', () =
     assert.instance(threw, TypeError, `new Client(${JSON.stringify(url)})`);
     assert.match((threw as Error).message, re, `message for ${JSON.stringify(url)}`);
   }
-  throwsSync(() => new Client(5 as unknown as string), TypeError, /url/, 'new Client(5)');
+  throwsKind(() => new Client(5 as unknown as string), TypeError, /url/, 'new Client(5)');
 });
 
 // ---- server-side rejections ------------------------------------------------------------------------
@@ -347,7 +333,7 @@ test('after close(): calls reject with ClientClosedError; close() twice is fine;
     assert.instance(err, ClientClosedError, `${name} after close: ${String(err)}`);
   }
   // still validates arguments first: programmer errors stay synchronous
-  throwsSync(() => c.get(5 as unknown as string), TypeError, /\bkey\b/, 'get(5) after close');
+  throwsKind(() => c.get(5 as unknown as string), TypeError, /\bkey\b/, 'get(5) after close');
 });
 
 test('Symbol.asyncDispose closes the client', async () => {

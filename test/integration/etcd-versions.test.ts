@@ -20,6 +20,7 @@ import {
   testOnEtcd,
   uniquePrefix,
 } from './util';
+import { rejection } from '../helpers/throws';
 
 const PERMISSION_DENIED = 'etcdserver: permission denied';
 const USER_EMPTY = 'etcdserver: user name is empty';
@@ -36,16 +37,6 @@ function countCalls(client: Client, path: string): { readonly count: number } {
     return unary(method, request, options);
   };
   return counter;
-}
-
-async function rejection(p: Promise<unknown>): Promise<GrpcStatusError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.instance(e, GrpcStatusError);
-    return e as GrpcStatusError;
-  }
-  throw new assert.Assertion({ message: 'expected a rejection, got success', operator: 'rejects', expects: 'rejection', actual: 'success' });
 }
 
 // ---- auth ------------------------------------------------------------------------------------------------
@@ -87,7 +78,7 @@ testOnEtcd(ETCD_AUTH_HARDENED, auth, 'Compact by a user without the root role: 7
   const { root, alice } = auth_ctx();
   const rev = ok(await root.put('/sec/compact', 'x')).index();
   const calls = countCalls(alice, '/etcdserverpb.KV/Compact');
-  const err = await rejection(alice.raw.kv.compact(CompactionRequest.fromPartial({ revision: BigInt(rev) })));
+  const err = await rejection(alice.raw.kv.compact(CompactionRequest.fromPartial({ revision: BigInt(rev) })), GrpcStatusError);
   assert.is(err.code, 7);
   assert.is(err.details, PERMISSION_DENIED);
   assert.is(calls.count, 1, 'not retried');
@@ -184,7 +175,7 @@ testOnEtcd(NOT_HARDENED, auth, 'KeepAlive of a lease with a key the user may not
 testOnEtcd(ETCD_STATUS_ADMIN_ONLY, auth, 'Status by a user without the root role: 7, not retried', async () => {
   const { alice } = auth_ctx();
   const calls = countCalls(alice, '/etcdserverpb.Maintenance/Status');
-  const err = await rejection(alice.raw.maintenance.status(StatusRequest.fromPartial({})));
+  const err = await rejection(alice.raw.maintenance.status(StatusRequest.fromPartial({})), GrpcStatusError);
   assert.is(err.code, 7);
   assert.is(err.details, PERMISSION_DENIED);
   assert.is(calls.count, 1);

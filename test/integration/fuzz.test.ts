@@ -23,6 +23,7 @@ import {
 } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { failed, ok, uniquePrefix } from './util';
+import { within } from '../helpers/wait';
 
 const MAX_REQUEST_BYTES = 65_536;
 const MAX_TXN_OPS = 16;
@@ -492,11 +493,7 @@ interface Env {
 const CALL_BOUND_MS = 15_000;
 
 function bounded<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hang: no answer within ${ms} ms from ${label}`)), ms))),
-  ]);
+  return within(p, ms, `hang: no answer from ${label}`);
 }
 
 function count(env: Env, name: string, outcome: 'ok' | 'error' | 'threw'): void {

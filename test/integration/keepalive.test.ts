@@ -11,6 +11,8 @@ import { LOSS_GRACE_MS, leaseKeeper } from '../../src/lease-keeper';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok } from './util';
+import { within } from '../helpers/wait';
+import { remainingTtl } from '../helpers/lease';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -27,10 +29,6 @@ test.after(async () => {
   await cluster?.stop();
 });
 
-async function remainingTtl(c: Client, id: bigint): Promise<number> {
-  return ok(await c.leasetimetolive(id), 'leasetimetolive').value().ttl();
-}
-
 /** A handler that records every call, with a promise for the first. */
 function recorder() {
   const calls: Error[] = [];
@@ -44,14 +42,6 @@ function recorder() {
       first(e);
     },
   };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-  ]);
 }
 
 test('leasekeepalive(3) keeps a 3 s lease alive well past its TTL; Check() passes', async () => {

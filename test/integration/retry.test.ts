@@ -12,6 +12,7 @@ import { FIRST_ATTEMPT_TIMEOUT_MS } from '../../src/retry';
 import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
+import { within } from '../helpers/wait';
 
 interface Ctx {
   cluster: EtcdCluster;
@@ -45,14 +46,6 @@ async function viaProxy(ctx: Ctx): Promise<{ proxy: Proxy; client: Client }> {
   ctx.clients.push(client);
   ok(await client.head(), 'connected through the proxy');
   return { proxy, client };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms))),
-  ]);
 }
 
 /**

@@ -12,47 +12,13 @@ import { ClientClosedError, Client, EventType, Transaction, Watcher, type Respon
 import { watchEngine } from '../../src/watch';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok, uniquePrefix } from './util';
-
-type Seen = { type: number; key: string; value: string; rev: number };
-
-/** A watch callback that records every Response and a flat list of its events. */
-function recorder() {
-  const all: Response[] = [];
-  const events: Seen[] = [];
-  const cb = (r: Response) => {
-    all.push(r);
-    for (const e of r.events()) events.push({ type: e.event_type(), key: e.kv().key(), value: e.kv().as_string(), rev: e.kv().modified_index() });
-  };
-  return { all, events, cb, keys: () => events.map((e) => e.key) };
-}
+import { rejectsWith, throwsKind } from '../helpers/throws';
+import { recorder } from '../helpers/watch';
 
 /** A wait callback that records its calls. */
 function waitRecorder() {
   const calls: boolean[] = [];
   return { calls, cb: (cancelled: boolean) => calls.push(cancelled) };
-}
-
-/** Asserts that `fn` throws exactly `cls` (TypeError vs RangeError etc.) with a message matching `re`. */
-function throwsKind(fn: () => unknown, cls: new (...a: never[]) => Error, re?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof Error, `expected ${cls.name}, nothing thrown`);
-  assert.is((caught as Error).constructor, cls, `expected ${cls.name}, got ${(caught as Error).constructor.name}: ${(caught as Error).message}`);
-  if (re) assert.match((caught as Error).message, re);
-}
-
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => Error, what: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `${what}: expected ${cls.name}, got ${String(caught)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
