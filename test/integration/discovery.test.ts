@@ -2,7 +2,6 @@
 // duplicates, metadata, crashed registrants, lost leases, deleted and taken-over keys, etcd restarts, cuts with
 // churn, compaction, and 200 instances coming and going at once.
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +12,7 @@ import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, uniquePrefix } from './util';
 import { prefixFor, track } from '../helpers/discovery';
+import { startChild } from '../helpers/child';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -97,22 +97,25 @@ function runChild(source: string, args: string[]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'discovery-child-'));
   const script = path.join(dir, 'child.ts');
   fs.writeFileSync(script, source.replaceAll('SRC', JSON.stringify(path.join(ROOT, 'src/index'))));
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const run = {
-    out: '',
+  const c = startChild({ file: script, args });
+  let code: number | null | undefined;
+  void c.exited.then((e) => (code = e.code));
+  return {
+    /** stdout and stderr so far. */
+    get out() {
+      return c.out + c.err;
+    },
     /** The exit code once it exited (null: killed by a signal). */
-    code: undefined as number | null | undefined,
-    exited: new Promise<void>((r) => child.once('exit', () => r())),
-    kill: (signal: NodeJS.Signals) => child.kill(signal),
+    get code() {
+      return code;
+    },
+    exited: c.exited.then(() => undefined),
+    kill: (signal: NodeJS.Signals) => c.kill(signal),
     stop: () => {
-      child.kill('SIGKILL');
+      c.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-  child.stdout!.on('data', (c: Buffer) => (run.out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (run.out += c.toString()));
-  child.once('exit', (c) => (run.code = c));
-  return run;
 }
 
 test('register writes <prefix>/<service>/<instance> = address under a live lease; close deletes it at once', async () => {

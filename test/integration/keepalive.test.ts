@@ -2,7 +2,6 @@
 // within the documented bound), Cancel, one shared stream, surviving a proxy outage and etcd restarts (one longer
 // than the TTL: a lease in doubt that etcd confirms alive), and closing with the client.
 
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +12,7 @@ import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok } from './util';
 import { within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
+import { runChild, startChild } from '../helpers/child';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -351,7 +351,6 @@ test('client.close() ends every keepalive: no handler call, Check() rejects with
 });
 
 test('a process with keepalives exits by itself once its client is closed', async () => {
-  const root = path.resolve(__dirname, '../..');
   const script = `
     const { Client } = require('./src/index.ts');
     (async () => {
@@ -361,16 +360,9 @@ test('a process with keepalives exits by itself once its client is closed', asyn
       console.log('leases ' + kas.map((k) => k.Lease()).join(' '));
       await c.close();
     })();`;
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', script], { cwd: root, env: { ...process.env, EP: cluster.endpoint } });
-  let out = '';
-  let errOut = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
-  child.stderr.on('data', (d: Buffer) => (errOut += d));
-  const code = await within(new Promise<number | null>((r) => child.once('exit', (c) => r(c))), 10_000, 'the child process to exit').catch((e) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
-  assert.is(code, 0, errOut);
+  const { code, hung, out, err } = await runChild({ code: script, env: { ...process.env, EP: cluster.endpoint }, timeoutMs: 15_000 });
+  assert.is(hung, false, `the child process did not exit within 15 s (stdout: ${out})`);
+  assert.is(code, 0, err);
   const ids = out.trim().split(' ').slice(1);
   assert.is(ids.length, 2, out);
   for (const id of ids) await client.leaserevoke(BigInt(id));
@@ -384,18 +376,13 @@ test('no silent loss: a lease held through client.leasekeepalive(ttl) and revoke
     c.leasekeepalive(30).then((ka) => console.log(String(ka.Lease())));
     setInterval(() => {}, 1000).unref();
   `;
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', program], { cwd: path.join(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const child = startChild({ code: program });
   try {
-    const id = await eventually(() => /^\d+$/m.exec(out)?.[0], 15_000, 'the child printed its lease id');
+    const id = await eventually(() => /^\d+$/m.exec(child.out)?.[0], 15_000, 'the child printed its lease id');
     ok(await client.leaserevoke(BigInt(id)), 'revoke elsewhere');
-    const code = await within(exited, 15_000, 'the child exits');
-    assert.is(code, 1, `exit code (stderr: ${err})`);
-    assert.match(err, /LeaseExpiredError/);
+    const { code } = await within(child.exited, 15_000, 'the child exits');
+    assert.is(code, 1, `exit code (stderr: ${child.err})`);
+    assert.match(child.err, /LeaseExpiredError/);
   } finally {
     child.kill();
   }

@@ -3,7 +3,6 @@
 // overloads, 1000 watchers on one stream, and a catch-up that etcd sends fragmented. Faults (cuts, restarts,
 // compaction of the resume revision) are in watch-faults.test.ts.
 
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +13,7 @@ import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok, uniquePrefix } from './util';
 import { rejectsWith, throwsKind } from '../helpers/throws';
 import { recorder } from '../helpers/watch';
+import { runChild } from '../helpers/child';
 
 /** A wait callback that records its calls. */
 function waitRecorder() {
@@ -184,18 +184,8 @@ test('URL form: after Cancel() the process exits (the watcher closed its own cli
       process.stdout.write('ready ' + String((await w.ready()) > 0) + '\\n');
       process.stdout.write('cancel ' + String(await w.Cancel()) + '\\n');
     })();`;
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', code], { cwd: path.resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c));
-  child.stderr.on('data', (c: Buffer) => (err += c));
-  let exitCode: number | null | undefined;
-  child.on('exit', (c) => (exitCode = c));
-  try {
-    await eventually(() => exitCode !== undefined, 15_000, `the child to exit (stdout: ${JSON.stringify(out)})`);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  const { code: exitCode, hung, out, err } = await runChild({ code, timeoutMs: 15_000 });
+  assert.is(hung, false, `the child did not exit within 15 s (stdout: ${JSON.stringify(out)})`);
   assert.is(exitCode, 0, `stderr: ${err}`);
   assert.is(out, 'ready true\ncancel true\n');
 });
