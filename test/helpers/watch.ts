@@ -23,3 +23,15 @@ export function recorder() {
 export function errorsOf(rec: { errors: string[] }): string {
   return rec.errors.join('; ');
 }
+
+/**
+ * A watch callback that appends each event's value to `into`, and an error Response as `watch error <code>
+ * <message>` in its place: a test that compares `into` with the values it expects then fails on that test, naming
+ * the error, instead of an assertion thrown inside the callback killing the file.
+ */
+export function valuesInto(into: string[]): (r: Response) => void {
+  return (r) => {
+    if (!r.is_ok()) into.push(`watch error ${r.error_code()} ${r.error_message()}`);
+    for (const e of r.events()) into.push(e.kv().as_string());
+  };
+}

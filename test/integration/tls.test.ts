@@ -12,6 +12,9 @@ import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
+import { leaseKeeper } from '../../src/lease-keeper';
+import { watchEngine } from '../../src/watch';
+import { valuesInto } from '../helpers/watch';
 
 /** A TLS failure must be reported well within this (the unary retry table bounds it at about a second). */
 const PROMPT_MS = 5000;
@@ -120,10 +123,7 @@ server('a watcher and a keepalive over TLS resume after the connection is cut', 
   const client = new Client(proxy.url.replace('http://', 'https://'), { ca: pki.ca.cert });
   const direct = new Client(cluster.endpoint, { ca: pki.ca.cert });
   const seen: string[] = [];
-  const watcher = new Watcher(client, '/tls/w/', (r) => {
-    assert.ok(r.is_ok(), `watch error ${r.error_code()} ${r.error_message()}`);
-    for (const e of r.events()) seen.push(e.kv().as_string());
-  }, true);
+  const watcher = new Watcher(client, '/tls/w/', valuesInto(seen), true);
   try {
     await watcher.ready();
     const ka = await client.leasekeepalive(2);
@@ -131,7 +131,10 @@ server('a watcher and a keepalive over TLS resume after the connection is cut', 
     await eventually(() => seen.length === 1, 5000, 'first event');
     proxy.cut();
     ok(await direct.put('/tls/w/b', '2'));
-    await new Promise((r) => setTimeout(r, 300)); // let the client notice the cut
+    // The client has noticed the cut once its keepalive stream failed (the watch stream shares the connection);
+    // while cut every reconnect is refused, so the resume below goes through a new TLS handshake.
+    const keeper = leaseKeeper(client.conn);
+    await eventually(() => keeper.currentState !== 'open', 10_000, 'the keepalive stream to fail on the cut');
     proxy.restore();
     await eventually(() => seen.length === 2, 10_000, 'the event written during the cut');
     assert.equal(seen, ['1', '2']);
@@ -202,11 +205,23 @@ mtls('without a client certificate, or with a wrong CA: code 14 naming the certi
     /certificate/i,
     'client certificate but an unrelated CA',
   );
-  // A watcher does not hang either: it keeps retrying (a transient connection failure) until cancelled.
+  // A watcher does not hang either: it keeps retrying (a transient connection failure, never an error Response)
+  // and says so through its connection signal, until cancelled.
   const client = new Client(url, { ca: pki.ca.cert });
   try {
-    const w = new Watcher(client, '/tls/x', () => {});
-    await new Promise((r) => setTimeout(r, 300));
+    const responses: string[] = [];
+    const w = new Watcher(client, '/tls/x', valuesInto(responses));
+    const heard: { state: string; cause: string }[] = [];
+    w.onConnection((state, error) => heard.push({ state, cause: String((error?.cause as Error | undefined)?.message ?? '') }));
+    await eventually(() => heard.length > 0, 3000 + 10_000, "the watcher's 'disconnected' signal");
+    assert.is(heard[0]!.state, 'disconnected');
+    assert.match(heard[0]!.cause, /certificate|handshake|alert|socket|TLS|ECONNRESET/i, 'the cause is the refused handshake');
+    assert.equal(responses, [], 'no error Response: a TLS failure is retried, not reported as the end of the watch');
+    // With TLS 1.3 the client learns that its certificate is missing only after the handshake, so each attempt
+    // opens a stream that etcd then ends: the count goes on growing after the signal while the watcher retries.
+    const engine = watchEngine(client.conn);
+    const attempts = engine.streamsOpened;
+    await eventually(() => engine.streamsOpened > attempts, 10_000, `another attempt after the signal (${attempts} so far)`);
     assert.is(await w.Cancel(), true);
   } finally {
     await client.close();
