@@ -187,7 +187,8 @@ test('close() during retries against a dead endpoint rejects with ClientClosedEr
   const t0 = Date.now();
   await dead.close();
   const outcome = await pending;
-  assert.ok(Date.now() - t0 < 1000, `settled after ${Date.now() - t0} ms`);
+  // "At once": well before the retries against the dead endpoint would give up (10 s).
+  assert.ok(Date.now() - t0 < 3000, `settled after ${Date.now() - t0} ms`);
   assert.instance(outcome, ClientClosedError, String(outcome));
 });
 
@@ -210,7 +211,7 @@ test('a paused etcd with set_grpc_timeout → 4 "gRPC timeout"; works again afte
     }
     assert.is(g.action(), 'get');
     assert.is(s.action(), 'set');
-    assert.ok(ms >= 900 && ms < 4000, `timeouts took ${ms} ms`);
+    assert.ok(ms >= 900 && ms < 6000, `timeouts took ${ms} ms (set_grpc_timeout(1000); a timer never fires early)`);
   } finally {
     member.resume();
   }
@@ -245,7 +246,7 @@ test('close() while calls hang on a paused etcd rejects them with ClientClosedEr
     const t0 = Date.now();
     await c.close();
     const settled = await Promise.all(pending);
-    assert.ok(Date.now() - t0 < 2000, `settled after ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 4000, `settled after ${Date.now() - t0} ms (close() settles stuck calls, the member is still paused)`);
     for (const s of settled) assert.instance(s, ClientClosedError, String(s));
   } finally {
     member.resume();

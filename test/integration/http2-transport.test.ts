@@ -147,7 +147,7 @@ test('a deadline against a paused member → 4 "gRPC timeout"; works again after
       assert.is(r.error_code(), ERROR_GRPC_DEADLINE_EXCEEDED, `${r.error_code()} ${r.error_message()}`);
       assert.is(r.error_message(), 'gRPC timeout');
     }
-    assert.ok(ms >= 450 && ms < 3000, `took ${ms} ms`);
+    assert.ok(ms >= 450 && ms < 5000, `took ${ms} ms (set_grpc_timeout(500); a timer never fires early)`);
   } finally {
     member.resume();
   }

@@ -216,7 +216,7 @@ test('a read routed to a silent endpoint is retried on another after its per-att
     }
     const retried = took.filter((ms) => ms >= FIRST_ATTEMPT_TIMEOUT_MS - 100);
     assert.ok(retried.length >= 1, `some get waited out the per-attempt deadline and was retried (${took} ms)`);
-    for (const ms of took) assert.ok(ms < FIRST_ATTEMPT_TIMEOUT_MS + 1_500, `a get took ${ms} ms (${took})`);
+    for (const ms of took) assert.ok(ms < FIRST_ATTEMPT_TIMEOUT_MS + 3_000, `a get took ${ms} ms (${took}): one per-attempt deadline and one retry, with a loaded machine's slack`);
     // a put that lands on the silent endpoint is not abandoned and resent: it waits for the transport to give
     // up on the connection (HTTP/2 keepalive) and reports 14 — outcome unknown: the bytes the link held may
     // still reach etcd when it resumes
