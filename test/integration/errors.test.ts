@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { Client, ClientClosedError, type ClientOptions, ERROR_GRPC_DEADLINE_EXCEEDED, ERROR_GRPC_UNAVAILABLE, Transaction } from '../../src/index';
 import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, failed, kvIs, ok, uniquePrefix } from './util';
-import { pause } from '../helpers/wait';
+import { pause, within } from '../helpers/wait';
 import { throwsKind } from '../helpers/throws';
 
 let cluster: EtcdCluster;
@@ -265,10 +265,23 @@ test('a listing larger than 4 MiB (grpc-js default receive limit) is received', 
   assert.is(d.values().length, 5);
 });
 
-test('timeoutMs option applies like set_grpc_timeout', async () => {
+test('timeoutMs option applies like set_grpc_timeout: a call to a paused etcd answers 4 "gRPC timeout"', async () => {
   const c = newClient(cluster.endpoint, { timeoutMs: 1500 });
   assert.is(c.get_grpc_timeout(), 1500);
-  ok(await c.head());
+  ok(await c.head()); // connected before the pause
+  const member = cluster.members[0]!;
+  member.pause();
+  try {
+    const t0 = Date.now();
+    const r = await within(c.get(uniquePrefix('err-timeout-opt') + 'k'), 15_000, 'a get under timeoutMs');
+    const ms = Date.now() - t0;
+    assert.is(r.error_code(), ERROR_GRPC_DEADLINE_EXCEEDED, `${r.error_code()} ${r.error_message()}`);
+    assert.is(r.error_message(), 'gRPC timeout');
+    assert.ok(ms >= 1400 && ms < 7000, `timed out after ${ms} ms (timeoutMs 1500; a timer never fires early)`);
+  } finally {
+    member.resume();
+  }
+  ok(await c.head(), 'works again after resume');
 });
 
 test('endpoint list with a dead and a live endpoint: every call succeeds', async () => {

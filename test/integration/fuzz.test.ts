@@ -23,7 +23,7 @@ import {
 } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { failed, ok, uniquePrefix } from './util';
-import { eventually, pause, within } from '../helpers/wait';
+import { eventually, pause, settle, within } from '../helpers/wait';
 
 const MAX_REQUEST_BYTES = 65_536;
 const MAX_TXN_OPS = 16;
@@ -854,10 +854,11 @@ test('fuzz: every public method with random and malformed arguments answers, thr
     .map(([k, s]) => `${k} ${s.ok}/${s.error}/${s.threw}`)
     .join(', ');
   console.log(`  ${n} operations in ${ms} ms (ok/error Response/sync throw): ${summary}`);
-  assert.ok(ms < 60_000, `${n} operations took ${ms} ms`);
+  // A hang guard, not a speed test: 2000 operations on a shared, loaded 2-core machine.
+  assert.ok(ms < 120_000, `${n} operations took ${ms} ms`);
 
-  // let late callbacks (keepalive handlers, watch ends) run, then check nothing escaped
-  await new Promise((r) => setImmediate(r));
+  // let late callbacks (keepalive handlers, watch ends, timers a few ticks out) run, then check nothing escaped
+  await settle(500);
   assert.equal(escaped, [], `seed ${seed}: escaped the calls`);
   assert.equal(warnings, [], `seed ${seed}: process warnings`);
   assert.equal(await snapshot(client, SENTINEL), before, `seed ${seed}: the sentinel keys changed`);
