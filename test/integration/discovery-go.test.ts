@@ -7,6 +7,7 @@ import { Client, Discovery, Registry } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, uniquePrefix } from './util';
 import { prefixFor, track } from '../helpers/discovery';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -16,6 +17,7 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
@@ -29,7 +31,7 @@ async function etcdctlGet(key: string): Promise<Buffer> {
 
 test("go-endpoints registration: key <prefix>/<service>/<address>, value byte-exact Go JSON", async () => {
   const prefix = prefixFor('go-reg');
-  const registry = new Registry(client, { prefix, format: 'go-endpoints' });
+  const registry = owned(new Registry(client, { prefix, format: 'go-endpoints' }));
   const reg = await registry.register('user', '127.0.0.1:9000', '127.0.0.1:9000');
   assert.is(reg.key, `${prefix}/user/127.0.0.1:9000`);
   assert.is(reg.instance, '127.0.0.1:9000');
@@ -46,7 +48,7 @@ test("go-endpoints registration: key <prefix>/<service>/<address>, value byte-ex
 
 test('a key written by a Go service (etcdctl, Go layout) is discovered; a Go delete → offline', async () => {
   const prefix = prefixFor('go-disc');
-  const d = new Discovery(client, { prefix, format: 'go-endpoints' });
+  const d = owned(new Discovery(client, { prefix, format: 'go-endpoints' }));
   const seen = track(d, { metaInLog: true });
   const log = seen.log;
   const before = `${prefix}/user/10.0.0.9:80`;
@@ -80,8 +82,8 @@ test('a key written by a Go service (etcdctl, Go layout) is discovered; a Go del
 
 test('TypeScript and "Go" services see each other under one target', async () => {
   const prefix = prefixFor('go-mixed');
-  const registry = new Registry(client, { prefix, format: 'go-endpoints' });
-  const d = new Discovery(client, { prefix, format: 'go-endpoints' });
+  const registry = owned(new Registry(client, { prefix, format: 'go-endpoints' }));
+  const d = owned(new Discovery(client, { prefix, format: 'go-endpoints' }));
   const seen = track(d, { metaInLog: true });
   const log = seen.log;
   await d.start();

@@ -13,6 +13,7 @@ import { eventually, ok } from './util';
 import { pause, settle, within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
 import { runChild, startChild } from '../helpers/child';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -24,6 +25,7 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
@@ -146,7 +148,7 @@ test('20 keepalives share one LeaseKeepAlive stream', async () => {
 
 test('survives a 1 s outage through a proxy; the lease is refreshed again afterwards', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url);
+  const pc = owned(new Client(proxy.url));
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 5);
@@ -177,7 +179,7 @@ test('survives a 1 s outage through a proxy; the lease is refreshed again afterw
 
 test('etcd unreachable (default, no grace): KeepAliveError (code 4) at the lease\'s local deadline, before etcd could expire it', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url);
+  const pc = owned(new Client(proxy.url));
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 2);
@@ -202,7 +204,7 @@ test('etcd unreachable (default, no grace): KeepAliveError (code 4) at the lease
 
 test('with a grace: etcd unreachable for good: KeepAliveError (code 4) to the handler within TTL + grace of the last refresh, not before', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url, { keepAliveGraceMs: LOSS_GRACE_MS });
+  const pc = owned(new Client(proxy.url, { keepAliveGraceMs: LOSS_GRACE_MS }));
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 2);
@@ -235,7 +237,7 @@ test('with a grace: etcd unreachable for good: KeepAliveError (code 4) to the ha
 
 test('with a grace: a lease that really expired while the client was cut off: LeaseExpiredError once etcd is reachable again, within the bound', async () => {
   const proxy: Proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url, { keepAliveGraceMs: LOSS_GRACE_MS });
+  const pc = owned(new Client(proxy.url, { keepAliveGraceMs: LOSS_GRACE_MS }));
   try {
     const rec = recorder();
     const ka = await KeepAlive.create(pc, rec.handler, 2);
@@ -267,7 +269,7 @@ test('with a grace: a lease that really expired while the client was cut off: Le
 test('with a grace: etcd down for longer than the TTL (3 s lease, 3.5 s outage): in doubt, then confirmed alive by etcd, no loss reported', async () => {
   // etcd keeps leases across a restart and extends them all when its leader takes over, so the lease is alive
   // although no refresh was answered within its TTL.
-  const gc = new Client(cluster.endpoint, { keepAliveGraceMs: LOSS_GRACE_MS });
+  const gc = owned(new Client(cluster.endpoint, { keepAliveGraceMs: LOSS_GRACE_MS }));
   const rec = recorder();
   const ka = await KeepAlive.create(gc, rec.handler, 3);
   const id = ka.Lease();
@@ -334,7 +336,7 @@ test('the URL form owns its client; argument checks throw synchronously', async 
 });
 
 test('client.close() ends every keepalive: no handler call, Check() rejects with ClientClosedError', async () => {
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   const rec = recorder();
   const a = await KeepAlive.create(c, rec.handler, 5);
   const b = await c.leasekeepalive(5);

@@ -13,6 +13,7 @@ import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
 import { pause, pending, within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -24,6 +25,7 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
@@ -115,7 +117,7 @@ test('a lock held by `etcdctl lock` blocks ours until etcdctl releases it', asyn
 test('lock with set_grpc_timeout on a held lock: 4 "gRPC timeout"; the waiter lease is revoked', async () => {
   const name = uniquePrefix('lock') + 'timeout';
   const held = ok(await client.lock(name));
-  const impatient = new Client(cluster.endpoint);
+  const impatient = owned(new Client(cluster.endpoint));
   try {
     impatient.set_grpc_timeout(1000);
     const leasesBefore = new Set(ok(await client.leases()).leases());
@@ -150,7 +152,7 @@ test('lock_with_lease: the caller lease is used and reported; unlock leaves it a
 test('closing the client ends a lock wait with ClientClosedError', async () => {
   const name = uniquePrefix('lock') + 'close';
   const held = ok(await client.lock(name));
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   const waiting = pending(c.lock(name));
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'the waiter to queue');
   await c.close();
@@ -212,7 +214,7 @@ test('a second campaigner waits until the first resigns; a timed-out one gets 4'
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'the second candidate to register');
   assert.not.ok(second.settled(), 'second campaigner elected while the first leads');
 
-  const impatient = new Client(cluster.endpoint);
+  const impatient = owned(new Client(cluster.endpoint));
   try {
     impatient.set_grpc_timeout(500);
     const lease3 = ok(await client.leasegrant(30)).value().lease();
@@ -295,7 +297,7 @@ test('observe sees a new leader after the first resigns', async () => {
 test('an observer reopens after a connection cut without reporting the same leader twice', async () => {
   const name = uniquePrefix('elect') + 'obs-cut';
   const proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url);
+  const pc = owned(new Client(proxy.url));
   const obs: Observer = pc.observe(name);
   try {
     const { lease, r } = await campaign(name, 'b1');
@@ -317,7 +319,7 @@ test('an observer reopens after a connection cut without reporting the same lead
 
 test('closing the client ends its observers: WaitOnce rejects, for-await ends, observe() throws', async () => {
   const name = uniquePrefix('elect') + 'obs-close';
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   const a = c.observe(name);
   const b = c.observe(name);
   const waitOnce = pending(a.WaitOnce()); // no leader: waits

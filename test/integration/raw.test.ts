@@ -20,6 +20,7 @@ import { Client, ClientClosedError, GrpcStatusError } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { etcdVersion, eventually, kvIs, ok, reader, uniquePrefix } from './util';
 import { runChild } from '../helpers/child';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -31,6 +32,7 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
@@ -223,7 +225,7 @@ test('raw watch: historical replay from a start revision and a cancel request', 
 });
 
 test('raw watch streams end when the client closes; raw after close throws ClientClosedError', async () => {
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   try {
     const w = c.raw.watch.watch();
     const r = reader<WatchResponse>(w);

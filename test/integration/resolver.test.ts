@@ -16,6 +16,7 @@ import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startStubServer, type StubServer } from '../helpers/stub-server';
 import { eventually, uniquePrefix } from './util';
 import { runChild } from '../helpers/child';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -79,6 +80,7 @@ test.before(async () => {
   servers = await Promise.all([1, 2, 3, 4].map(startStubServer));
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   for (const s of servers) s.close();
   await client?.close();
@@ -87,7 +89,7 @@ test.after(async () => {
 
 test('etcd:///<service>: round robin over registered servers, live additions and removals, UNAVAILABLE when none, released on close', async () => {
   const prefix = uniquePrefix('resolver').replace(/\/$/, '');
-  const registry = new Registry(client, { prefix });
+  const registry = owned(new Registry(client, { prefix }));
   const unregister = registerEtcdResolver(client, { prefix, grpc });
   const regs: Registration[] = [];
   for (const s of servers.slice(0, 3)) regs.push(await registry.register('kv', `server-${s.id}`, s.address));
@@ -156,7 +158,7 @@ test('etcd:///<service>: round robin over registered servers, live additions and
 
 test('unregister releases an open channel too, and an invalid target is refused at channel creation', async () => {
   const prefix = uniquePrefix('resolver-unreg').replace(/\/$/, '');
-  const registry = new Registry(client, { prefix });
+  const registry = owned(new Registry(client, { prefix }));
   const unregister = registerEtcdResolver(client, { prefix, grpc, scheme: 'etcd-unreg' });
   await registry.register('kv', 'a', servers[0]!.address);
   const watchersBefore = await watcherCount();

@@ -13,6 +13,7 @@ import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
 import { within } from '../helpers/wait';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 interface Ctx {
   cluster: EtcdCluster;
@@ -31,6 +32,7 @@ test.before(async (ctx) => {
   ctx.clients = [];
 });
 
+test.after.each(closeOwned);
 test.after(async (ctx) => {
   await Promise.all((ctx.clients ?? []).map((c) => c.close()));
   await Promise.all((ctx.proxies ?? []).map((p) => p.close()));
@@ -185,7 +187,7 @@ test('only endpoint refusing connections: a put fails with 14 quickly; with a li
 
   const key = `${uniquePrefix('retry-mixed')}k`;
   for (const url of [`http://127.0.0.1:${port},${ctx.cluster.endpoint}`, `${ctx.cluster.endpoint},http://127.0.0.1:${port}`]) {
-    const mixed = new Client(url);
+    const mixed = owned(new Client(url));
     ctx.clients.push(mixed);
     for (let i = 0; i < 10; i++) ok(await within(mixed.put(key, `${url}#${i}`), 5_000, `put #${i} via ${url}`), `put #${i} via ${url}`);
   }
