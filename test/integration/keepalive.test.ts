@@ -14,6 +14,7 @@ import { pause, settle, within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
 import { runChild, startChild } from '../helpers/child';
 import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -98,11 +99,7 @@ test('Check() on a revoked lease (before the next refresh) rejects with LeaseExp
   const ka = new KeepAlive(client, rec.handler, 30, granted.value().lease());
   await ka.Check();
   ok(await client.leaserevoke(ka.Lease()));
-  const err = await ka.Check().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(err, LeaseExpiredError);
+  const err = await rejection(ka.Check(), LeaseExpiredError, 'ka.Check()');
   assert.is(await within(rec.firstCall, 5000, 'handler'), err);
   await settle();
   assert.is(rec.calls.length, 1, 'handler called exactly once');
@@ -117,11 +114,7 @@ test('Cancel() stops refreshing and does not revoke: the lease lives on, then ex
   ka.Cancel(); // idempotent
   assert.ok((await remainingTtl(client, id)) > 0, 'not revoked by Cancel');
   assert.is(await ka.closed(), undefined);
-  const checked = await ka.Check().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(checked, KeepAliveError);
+  const checked = await rejection(ka.Check(), KeepAliveError, 'ka.Check()');
   assert.match((checked as Error).message, /cancelled/);
   await eventually(async () => (await remainingTtl(client, id)) === -1, 6000, 'the cancelled lease to expire');
   assert.is(rec.calls.length, 0, 'no handler call on Cancel');
@@ -344,16 +337,8 @@ test('client.close() ends every keepalive: no handler call, Check() rejects with
   assert.is(await within(a.closed(), 1000, 'a closed'), undefined);
   assert.is(await within(b.closed(), 1000, 'b closed'), undefined);
   assert.is(leaseKeeper(c.conn).currentState, 'closed');
-  const checked = await a.Check().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(checked, ClientClosedError);
-  const after = await c.leasekeepalive(5).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(after, ClientClosedError);
+  const checked = await rejection(a.Check(), ClientClosedError, 'a.Check()');
+  const after = await rejection(c.leasekeepalive(5), ClientClosedError, 'c.leasekeepalive(5)');
   assert.is(rec.calls.length, 0);
   await client.leaserevoke(a.Lease());
   await client.leaserevoke(b.Lease());

@@ -10,6 +10,7 @@ import { listingSwitch, type ListingPath } from '../../src/listing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { etcdVersion, failed, ok, testOnEtcd, uniquePrefix } from './util';
 import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -78,11 +79,7 @@ test('a listing larger than the receive limit: one Range fails, ls and keys read
     // The data really is more than one message can carry under this limit.
     const end = Buffer.from(prefix);
     end[end.length - 1]! += 1;
-    const single = await limited.raw.kv.range(RangeRequest.fromPartial({ key: Buffer.from(prefix), rangeEnd: end })).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.instance(single, GrpcStatusError, 'one Range of the whole set must exceed the limit');
+    const single = await rejection(limited.raw.kv.range(RangeRequest.fromPartial({ key: Buffer.from(prefix), rangeEnd: end })), GrpcStatusError, 'one Range of the whole set must exceed the limit');
     assert.is((single as GrpcStatusError).code, 8, 'RESOURCE_EXHAUSTED');
 
     for (const path of [undefined, 'pages'] as const) {

@@ -14,6 +14,7 @@ import { eventually, failed, ok, uniquePrefix } from './util';
 import { pause, pending, within } from '../helpers/wait';
 import { remainingTtl } from '../helpers/lease';
 import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -156,11 +157,7 @@ test('closing the client ends a lock wait with ClientClosedError', async () => {
   const waiting = pending(c.lock(name));
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'the waiter to queue');
   await c.close();
-  const err = await within(waiting.promise, 3000, 'lock wait after close').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(err, ClientClosedError);
+  const err = await rejection(within(waiting.promise, 3000, 'lock wait after close'), ClientClosedError, 'the lock wait after close');
   ok(await client.unlock(held.lock_key()));
   assert.throws(() => client.lock(42 as unknown as string), /key/);
   assert.throws(() => client.lock(name, -1), (e: unknown) => e instanceof RangeError);
@@ -331,11 +328,7 @@ test('closing the client ends its observers: WaitOnce rejects, for-await ends, o
     })(),
   );
   await c.close();
-  const err = await within(waitOnce.promise, 3000, 'WaitOnce after close').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(err, ClientClosedError);
+  const err = await rejection(within(waitOnce.promise, 3000, 'WaitOnce after close'), ClientClosedError, 'WaitOnce after close');
   assert.equal(await within(loop.promise, 3000, 'for-await after close'), []);
   assert.throws(() => c.observe(name), (e: unknown) => e instanceof ClientClosedError);
 });

@@ -14,6 +14,7 @@ import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
 import { within } from '../helpers/wait';
 import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 interface Ctx {
   cluster: EtcdCluster;
@@ -178,11 +179,7 @@ test('only endpoint refusing connections: a put fails with 14 quickly; with a li
   assert.is(r.error_code(), 14, `${r.error_code()} ${r.error_message()}`);
   assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
   // the same request on the raw surface: grpc-js found no connection, so it surely was not sent
-  const raw = await dead.raw.kv.put(PutRequest.fromPartial({ key: Buffer.from('/it/retry/dead'), value: Buffer.from('v') })).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(raw, GrpcStatusError);
+  const raw = await rejection(dead.raw.kv.put(PutRequest.fromPartial({ key: Buffer.from('/it/retry/dead'), value: Buffer.from('v') })), GrpcStatusError, 'a raw put to a dead endpoint');
   assert.is((raw as GrpcStatusError).sent, false, String(raw));
 
   const key = `${uniquePrefix('retry-mixed')}k`;
