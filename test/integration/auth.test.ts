@@ -453,5 +453,32 @@ tls('over TLS, a wrong password is still 16 and a missing client certificate sti
 });
 
 main.run();
+jwt('the token is reused until authTokenTtl - 3 s after it was obtained, then renewed (authTokenTtl 8: at 5 s)', async ({ cluster }) => {
+  // JWTs here live 10 minutes on etcd's side, so only the client's own schedule can renew the token.
+  const client = new Client(cluster.endpoint, { username: 'alice', password: 'apw', authTokenTtl: 8 });
+  const auths = countAuthenticate(client);
+  try {
+    const before = Date.now(); // the token is obtained after this...
+    ok(await client.put('/sec/renew/a', '1'), 'first put');
+    const after = Date.now(); // ...and before this
+    const first = client.current_auth_token();
+    assert.match(first, /^ey/, 'a JWT');
+    assert.is(auths.count, 1);
+
+    await pause(2000, 'well inside the 5 s the token is reused');
+    ok(await client.put('/sec/renew/a', '2'), 'put inside the window');
+    assert.ok(Date.now() - before < 5000, `precondition: still inside the window (${Date.now() - before} ms since the first put began)`);
+    assert.is(auths.count, 1, 'no Authenticate before ttl - 3 s');
+    assert.is(client.current_auth_token(), first, 'the same token');
+
+    await pause(Math.max(0, after + 5000 + 300 - Date.now()), 'past ttl - 3 s after the token was obtained');
+    ok(await client.put('/sec/renew/a', '3'), 'put after the renewal point');
+    assert.is(auths.count, 2, 'one Authenticate at the renewal point');
+    assert.is.not(client.current_auth_token(), first, 'a new token');
+  } finally {
+    await client.close();
+  }
+});
+
 jwt.run();
 tls.run();
