@@ -101,7 +101,8 @@ testOnEtcd(ETCD_AUTH_HARDENED, auth, 'lease grant / time-to-live / revoke withou
   failed(await anonymous.leasegrant(30), 3, USER_EMPTY);
   failed(await anonymous.leasetimetolive(lease), 3, USER_EMPTY);
   failed(await anonymous.leaserevoke(lease), 3, USER_EMPTY);
-  assert.ok(Date.now() - t0 < 3000, `answered in ${Date.now() - t0} ms`);
+  // "At once": not retried (grants.count proves it exactly); the bound only catches a hang or a backoff loop.
+  assert.ok(Date.now() - t0 < 6000, `answered in ${Date.now() - t0} ms`);
   assert.is(grants.count, 1, 'not retried');
   // an authenticated user may, whatever its roles
   assert.ok(ok(await alice.leasetimetolive(lease)).value().ttl() > 0);
@@ -139,8 +140,9 @@ testOnEtcd(
       assert.instance(checkErr, KeepAliveError);
       assert.is((checkErr as KeepAliveError).code, 7);
       assert.match((checkErr as Error).message, PERMISSION_DENIED);
-      await eventually(() => errors.length === 1, 2000, 'the handler');
-      assert.ok(Date.now() - t0 < 3000, `reported in ${Date.now() - t0} ms`);
+      await eventually(() => errors.length === 1, 6000, 'the handler');
+      // "At once": long before the first scheduled refresh (10 s) or the local deadline (30 s) could report it.
+      assert.ok(Date.now() - t0 < 6000, `reported in ${Date.now() - t0} ms`);
       assert.is(errors[0], checkErr, 'the handler and Check() get the same error');
       // The refusal ended the shared stream; alice's own lease did nothing wrong and is still kept alive.
       await own.Check();
