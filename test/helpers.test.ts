@@ -5,22 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { etcdAvailable, startEtcd, type EtcdCluster } from './helpers/etcd';
 import { parseTarget, startProxy } from '../src/testing';
-
-/** Bounded poll: resolve with fn()'s value once it is truthy, else throw after timeoutMs. */
-async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { eventually } from './helpers/wait';
 
 const FAST = ['--dial-timeout=1s', '--command-timeout=2s'];
 

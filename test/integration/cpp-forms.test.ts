@@ -23,14 +23,7 @@ import { Client, KeepAlive, KeepAliveError, LeaseExpiredError, LeaseNotReadyErro
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
 import { ok, uniquePrefix } from './util';
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-  ]);
-}
+import { eventually, pause, within } from '../helpers/wait';
 
 /** The lease is alive on etcd with a TTL of at most `ttl`. */
 async function alive(c: Client, id: bigint, ttl: number): Promise<void> {
@@ -165,11 +158,7 @@ auth('Cancel() before the grant completes: ready() rejects, the granted lease is
   const id = err.leaseId;
   assert.ok(id > 0n, 'the error names the lease that was granted');
   // revoked: eventually not found
-  for (let i = 0; i < 50; i++) {
-    if (ok(await root.leasetimetolive(id)).value().ttl() <= 0) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.unreachable('the lease granted after Cancel() was not revoked');
+  await eventually(async () => ok(await root.leasetimetolive(id)).value().ttl() <= 0, 10_000, 'the lease granted after Cancel() to be revoked');
 });
 
 auth('argument errors stay clear', async ({ root }) => {

@@ -19,7 +19,8 @@ test('the demo runs the whole mission and stops everything it started', async ()
   for (const name of ['instance-1', 'instance-2', 'instance-3', 'instance-4']) assert.match(out, `ONLINE   greeter/${name}`);
   const crash = /OFFLINE  greeter\/instance-2 \(([\d.]+) s after the crash; TTL 3 s\)/.exec(out);
   assert.ok(crash, 'the crashed instance goes offline');
-  assert.ok(Number(crash![1]) <= 4.5, `offline within TTL + 1.5 s, took ${crash![1]} s`);
+  // TTL 3 s + etcd's expiry sweep + one watch event, with a loaded machine's slack.
+  assert.ok(Number(crash![1]) <= 6.5, `offline within TTL + 3.5 s, took ${crash![1]} s`);
   assert.match(out, 'OFFLINE  greeter/instance-1');
   const served = new Set([...out.matchAll(/served by (instance-\d)/g)].map((m) => m[1]));
   assert.ok(served.size >= 3, `calls spread over instances: ${[...served].join(', ')}`);

@@ -6,6 +6,8 @@ import * as assert from 'uvu/assert';
 import { Client, Discovery, Registry } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, uniquePrefix } from './util';
+import { prefixFor, track } from '../helpers/discovery';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -15,14 +17,11 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
 });
-
-function prefixFor(topic: string): string {
-  return uniquePrefix(topic).replace(/\/$/, '');
-}
 
 async function etcdctlGet(key: string): Promise<Buffer> {
   const r = await cluster.etcdctl(['get', key, '--print-value-only']);
@@ -30,16 +29,9 @@ async function etcdctlGet(key: string): Promise<Buffer> {
   return r.stdout;
 }
 
-function track(d: Discovery) {
-  const log: string[] = [];
-  d.onOnline((s, i, a, m) => log.push(`+${s}/${i} ${a}${m === undefined ? '' : ` ${JSON.stringify(m)}`}`));
-  d.onOffline((s, i, a) => log.push(`-${s}/${i} ${a}`));
-  return log;
-}
-
 test("go-endpoints registration: key <prefix>/<service>/<address>, value byte-exact Go JSON", async () => {
   const prefix = prefixFor('go-reg');
-  const registry = new Registry(client, { prefix, format: 'go-endpoints' });
+  const registry = owned(new Registry(client, { prefix, format: 'go-endpoints' }));
   const reg = await registry.register('user', '127.0.0.1:9000', '127.0.0.1:9000');
   assert.is(reg.key, `${prefix}/user/127.0.0.1:9000`);
   assert.is(reg.instance, '127.0.0.1:9000');
@@ -56,8 +48,9 @@ test("go-endpoints registration: key <prefix>/<service>/<address>, value byte-ex
 
 test('a key written by a Go service (etcdctl, Go layout) is discovered; a Go delete → offline', async () => {
   const prefix = prefixFor('go-disc');
-  const d = new Discovery(client, { prefix, format: 'go-endpoints' });
-  const log = track(d);
+  const d = owned(new Discovery(client, { prefix, format: 'go-endpoints' }));
+  const seen = track(d, { metaInLog: true });
+  const log = seen.log;
   const before = `${prefix}/user/10.0.0.9:80`;
   assert.is((await cluster.etcdctl(['put', before, '{"Op":0,"Addr":"10.0.0.9:80","Metadata":null}'])).code, 0);
   await d.start();
@@ -83,14 +76,16 @@ test('a key written by a Go service (etcdctl, Go layout) is discovered; a Go del
   await eventually(() => log.length === 4, 5_000, 'offline');
   assert.is(log[3], '-user/10.0.0.1:80 10.0.0.1:80');
   assert.equal(d.instances('user').map((i) => i.instance), ['10.0.0.9:80', 'e1']);
+  assert.equal(seen.errors, [], 'online/offline exactly once');
   await d.close();
 });
 
 test('TypeScript and "Go" services see each other under one target', async () => {
   const prefix = prefixFor('go-mixed');
-  const registry = new Registry(client, { prefix, format: 'go-endpoints' });
-  const d = new Discovery(client, { prefix, format: 'go-endpoints' });
-  const log = track(d);
+  const registry = owned(new Registry(client, { prefix, format: 'go-endpoints' }));
+  const d = owned(new Discovery(client, { prefix, format: 'go-endpoints' }));
+  const seen = track(d, { metaInLog: true });
+  const log = seen.log;
   await d.start();
   const reg = await registry.register('orders', '127.0.0.1:7001', '127.0.0.1:7001');
   assert.is((await cluster.etcdctl(['put', `${prefix}/orders/127.0.0.1:7002`, '{"Op":0,"Addr":"127.0.0.1:7002","Metadata":null}'])).code, 0);
@@ -103,6 +98,7 @@ test('TypeScript and "Go" services see each other under one target', async () =>
   await reg.close();
   await eventually(() => d.instances('orders').length === 1, 2_000, 'ours offline');
   assert.equal(log, ['+orders/127.0.0.1:7001 127.0.0.1:7001', '+orders/127.0.0.1:7002 127.0.0.1:7002', '-orders/127.0.0.1:7001 127.0.0.1:7001']);
+  assert.equal(seen.errors, [], 'online/offline exactly once');
   await d.close();
   await registry.close();
 });

@@ -22,6 +22,8 @@ import { Client, Discovery, Registry, type Response } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startStubServer } from '../helpers/stub-server';
 import { eventually, ok, uniquePrefix } from './util';
+import { pending, within } from '../helpers/wait';
+import { prefixFor, track } from '../helpers/discovery';
 
 const GO_DIR = path.resolve(__dirname, '../../interop/go');
 const BUILD_TIMEOUT_MS = 180_000;
@@ -91,14 +93,6 @@ interface GoEndpoint {
   key: string;
   addr: string;
   metadata: unknown;
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-  ]);
 }
 
 /** One running Go program: commands in, replies and events out. */
@@ -223,27 +217,8 @@ function goTest(name: string, fn: (go: GoPeer) => Promise<void>): void {
   });
 }
 
-function prefixFor(topic: string): string {
-  return uniquePrefix(topic).replace(/\/$/, '');
-}
-
-function track(d: Discovery): string[] {
-  const log: string[] = [];
-  d.onOnline((s, i, a, m) => log.push(`+${s}/${i} ${a}${m === undefined ? '' : ` ${JSON.stringify(m)}`}`));
-  d.onOffline((s, i, a) => log.push(`-${s}/${i} ${a}`));
-  return log;
-}
-
 async function keysUnder(prefix: string): Promise<string[]> {
   return ok(await client.keys(prefix), 'keys').values().map((v) => v.key());
-}
-
-/** Tracks whether a promise has settled, without awaiting it. */
-function pending<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  const promise = p.finally(() => (done = true));
-  promise.catch(() => undefined);
-  return { promise, settled: () => done };
 }
 
 // ---- naming/endpoints → Discovery ----------------------------------------------------------------------------
@@ -252,7 +227,8 @@ goTest('Go endpoints.Manager add / metadata update / address update / delete →
   const prefix = prefixFor('go-manager');
   const target = `${prefix}/user`;
   const d = new Discovery(client, { prefix, format: 'go-endpoints' });
-  const log = track(d);
+  const seen = track(d, { metaInLog: true });
+  const log = seen.log;
   try {
     await go.do('add', { target, key: `${target}/10.0.0.9:80`, addr: '10.0.0.9:80' });
     await d.start();
@@ -288,6 +264,7 @@ goTest('Go endpoints.Manager add / metadata update / address update / delete →
       '+user/e1 10.0.0.3:80 {"zone":"b"}',
       '-user/10.0.0.1:80 10.0.0.1:80',
     ]);
+    assert.equal(seen.errors, [], 'online/offline exactly once');
 
     // Our view and Go's own List agree.
     const listed = (await go.do('list', { target })).endpoints as GoEndpoint[];
@@ -311,7 +288,8 @@ goTest('a Go service that dies without deregistering (its lease kept alive by Go
   const prefix = prefixFor('go-dies');
   const target = `${prefix}/api`;
   const d = new Discovery(client, { prefix, format: 'go-endpoints' });
-  const log = track(d);
+  const seen = track(d, { metaInLog: true });
+  const log = seen.log;
   try {
     await d.start();
     await go.do('add', { target, key: `${target}/127.0.0.1:7100`, addr: '127.0.0.1:7100', ttl: 2 });
@@ -320,6 +298,7 @@ goTest('a Go service that dies without deregistering (its lease kept alive by Go
     // The lease expires 2 s after Go's last keepalive; etcd checks expiry about every 500 ms.
     await eventually(() => log.length === 2, 10_000, 'offline once the lease expires');
     assert.equal(log, ['+api/127.0.0.1:7100 127.0.0.1:7100', '-api/127.0.0.1:7100 127.0.0.1:7100']);
+    assert.equal(seen.errors, [], 'online/offline exactly once');
   } finally {
     await d.close();
   }

@@ -9,6 +9,8 @@ import { Client, GrpcStatusError, Transaction, UnsupportedByServerError, type Re
 import { listingSwitch, type ListingPath } from '../../src/listing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { etcdVersion, failed, ok, testOnEtcd, uniquePrefix } from './util';
+import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -30,6 +32,7 @@ test.after.each(() => {
   listingSwitch.afterRmdirListing = undefined;
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
@@ -71,16 +74,12 @@ async function withPath<T>(path: ListingPath | undefined, fn: () => Promise<T>):
 test('a listing larger than the receive limit: one Range fails, ls and keys read it all, through both paths', async () => {
   const prefix = uniquePrefix('listing-big');
   await fill(prefix, BIG_KEYS);
-  const limited = new Client(cluster.endpoint, { transport: 'grpc-js', grpcOptions: { 'grpc.max_receive_message_length': RECEIVE_LIMIT } });
+  const limited = owned(new Client(cluster.endpoint, { transport: 'grpc-js', grpcOptions: { 'grpc.max_receive_message_length': RECEIVE_LIMIT } }));
   try {
     // The data really is more than one message can carry under this limit.
     const end = Buffer.from(prefix);
     end[end.length - 1]! += 1;
-    const single = await limited.raw.kv.range(RangeRequest.fromPartial({ key: Buffer.from(prefix), rangeEnd: end })).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.instance(single, GrpcStatusError, 'one Range of the whole set must exceed the limit');
+    const single = await rejection(limited.raw.kv.range(RangeRequest.fromPartial({ key: Buffer.from(prefix), rangeEnd: end })), GrpcStatusError, 'one Range of the whole set must exceed the limit');
     assert.is((single as GrpcStatusError).code, 8, 'RESOURCE_EXHAUSTED');
 
     for (const path of [undefined, 'pages'] as const) {
@@ -107,7 +106,7 @@ test('RangeStream and pages give the same C++ results, at one revision, on both 
   ok(await client.put(keyOf(prefix, 0), 'changed later'));
   ok(await client.put(`${prefix}zzz`, 'added later'));
   for (const transport of ['http2', 'grpc-js'] as const) {
-    const c = new Client(cluster.endpoint, { transport });
+    const c = owned(new Client(cluster.endpoint, { transport }));
     try {
       const calls: [string, (c: Client) => Promise<Response>][] = [
         ['ls at rev', (c) => c.ls(prefix, 0, rev)],
@@ -186,7 +185,7 @@ test('rmdir of a range larger than one message: values() is exactly what was the
 
 test('rmdir: a range changed between its listing and its delete is listed again; keys deleted by others are not reported', async () => {
   const prefix = uniquePrefix('listing-rmdir-race');
-  const other = new Client(cluster.endpoint);
+  const other = owned(new Client(cluster.endpoint));
   try {
     // A key added after the listing: the guarded delete fails, the range is listed again and the new key reported.
     await fill(prefix, 20);
@@ -228,7 +227,7 @@ test('rmdir: a range changed between its listing and its delete is listed again;
 test('a listing runs under one set_grpc_timeout deadline', async () => {
   const prefix = uniquePrefix('listing-deadline');
   await fill(prefix, 200);
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   try {
     c.set_grpc_timeout(1);
     for (const path of [undefined, 'pages'] as const) {

@@ -11,6 +11,10 @@ import { Client, ClientClosedError, type Observer, type Response } from '../../s
 import { etcdctlBin, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
+import { pause, pending, within } from '../helpers/wait';
+import { remainingTtl } from '../helpers/lease';
+import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -22,34 +26,15 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
 });
 
-/** Tracks whether a promise has settled, without awaiting it. */
-function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  const promise = p.finally(() => (done = true));
-  promise.catch(() => undefined);
-  return { promise, settled: () => done };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
-  ]);
-}
-
 /** How many keys exist under `prefix` (lock owners and waiters, election candidates). */
 async function keysUnder(prefix: string): Promise<number> {
   return ok(await client.keys(prefix), 'keys').values().length;
-}
-
-async function remainingTtl(id: bigint): Promise<number> {
-  return ok(await client.leasetimetolive(id), 'leasetimetolive').value().ttl();
 }
 
 // ---- lock ---------------------------------------------------------------------------------------------
@@ -63,19 +48,19 @@ test('lock/unlock round trip: lock_key under the name, a kept-alive lease, revok
   assert.ok(lease !== 0n, 'value().lease() is the lock lease');
   assert.is(r.lock_key(), `${name}/${lease.toString(16)}`);
   assert.ok(r.index() > 0);
-  assert.ok((await remainingTtl(lease)) > 0);
+  assert.ok((await remainingTtl(client, lease)) > 0);
   ok(await client.get(r.lock_key()), 'the lock key exists');
 
   const u = ok(await client.unlock(r.lock_key()), 'unlock');
   assert.is(u.action(), 'unlock');
-  assert.is(await remainingTtl(lease), -1, 'lease revoked by unlock');
+  assert.is(await remainingTtl(client, lease), -1, 'lease revoked by unlock');
   failed(await client.get(r.lock_key()), 100);
 });
 
 test('a second lock on the same key waits until the first is unlocked', async () => {
   const name = uniquePrefix('lock') + 'wait';
   const first = ok(await client.lock(name));
-  const second = track(client.lock(name));
+  const second = pending(client.lock(name));
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'the second locker to queue');
   assert.not.ok(second.settled(), 'second lock granted while the first is held');
   ok(await client.unlock(first.lock_key()));
@@ -88,7 +73,7 @@ test('a second lock on the same key waits until the first is unlocked', async ()
 test('our lock blocks `etcdctl lock` until we unlock', async () => {
   const name = uniquePrefix('lock') + 'ctl';
   const held = ok(await client.lock(name));
-  const ctl = track(cluster.etcdctl(['lock', name, '--', 'echo', 'got'], { timeoutMs: 20_000 }));
+  const ctl = pending(cluster.etcdctl(['lock', name, '--', 'echo', 'got'], { timeoutMs: 20_000 }));
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'etcdctl to queue for the lock');
   assert.not.ok(ctl.settled(), 'etcdctl got the lock while we hold it');
   ok(await client.unlock(held.lock_key()));
@@ -116,7 +101,7 @@ test('a lock held by `etcdctl lock` blocks ours until etcdctl releases it', asyn
   const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   try {
     await eventually(() => out.includes('holding'), 5000, `etcdctl to take the lock (${errOut})`);
-    const ours = track(client.lock(name));
+    const ours = pending(client.lock(name));
     await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'our lock to queue');
     assert.not.ok(ours.settled(), 'we got the lock while etcdctl holds it');
     fs.writeFileSync(release, '');
@@ -133,7 +118,7 @@ test('a lock held by `etcdctl lock` blocks ours until etcdctl releases it', asyn
 test('lock with set_grpc_timeout on a held lock: 4 "gRPC timeout"; the waiter lease is revoked', async () => {
   const name = uniquePrefix('lock') + 'timeout';
   const held = ok(await client.lock(name));
-  const impatient = new Client(cluster.endpoint);
+  const impatient = owned(new Client(cluster.endpoint));
   try {
     impatient.set_grpc_timeout(1000);
     const leasesBefore = new Set(ok(await client.leases()).leases());
@@ -160,7 +145,7 @@ test('lock_with_lease: the caller lease is used and reported; unlock leaves it a
   assert.is(r.value().lease(), lease);
   assert.is(r.lock_key(), `${name}/${lease.toString(16)}`);
   ok(await client.unlock(r.lock_key()));
-  assert.ok((await remainingTtl(lease)) > 0, 'unlock does not revoke a caller lease');
+  assert.ok((await remainingTtl(client, lease)) > 0, 'unlock does not revoke a caller lease');
   failed(await client.get(r.lock_key()), 100);
   ok(await client.leaserevoke(lease));
 });
@@ -168,15 +153,11 @@ test('lock_with_lease: the caller lease is used and reported; unlock leaves it a
 test('closing the client ends a lock wait with ClientClosedError', async () => {
   const name = uniquePrefix('lock') + 'close';
   const held = ok(await client.lock(name));
-  const c = new Client(cluster.endpoint);
-  const waiting = track(c.lock(name));
+  const c = owned(new Client(cluster.endpoint));
+  const waiting = pending(c.lock(name));
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'the waiter to queue');
   await c.close();
-  const err = await within(waiting.promise, 3000, 'lock wait after close').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(err, ClientClosedError);
+  const err = await rejection(within(waiting.promise, 3000, 'lock wait after close'), ClientClosedError, 'the lock wait after close');
   ok(await client.unlock(held.lock_key()));
   assert.throws(() => client.lock(42 as unknown as string), /key/);
   assert.throws(() => client.lock(name, -1), (e: unknown) => e instanceof RangeError);
@@ -226,11 +207,11 @@ test('a second campaigner waits until the first resigns; a timed-out one gets 4'
   const name = uniquePrefix('elect') + 'two';
   const first = await campaign(name, 'one');
   const lease2 = ok(await client.leasegrant(30)).value().lease();
-  const second = track(client.campaign(name, lease2, 'two'));
+  const second = pending(client.campaign(name, lease2, 'two'));
   await eventually(async () => (await keysUnder(name + '/')) === 2, 5000, 'the second candidate to register');
   assert.not.ok(second.settled(), 'second campaigner elected while the first leads');
 
-  const impatient = new Client(cluster.endpoint);
+  const impatient = owned(new Client(cluster.endpoint));
   try {
     impatient.set_grpc_timeout(500);
     const lease3 = ok(await client.leasegrant(30)).value().lease();
@@ -313,13 +294,13 @@ test('observe sees a new leader after the first resigns', async () => {
 test('an observer reopens after a connection cut without reporting the same leader twice', async () => {
   const name = uniquePrefix('elect') + 'obs-cut';
   const proxy = await startProxy(cluster.endpoint);
-  const pc = new Client(proxy.url);
+  const pc = owned(new Client(proxy.url));
   const obs: Observer = pc.observe(name);
   try {
     const { lease, r } = await campaign(name, 'b1');
     assert.is(ok(await within(obs.WaitOnce(), 5000, 'b1')).value().as_string(), 'b1');
     proxy.cut();
-    await new Promise((res) => setTimeout(res, 300)); // the outage itself
+    await pause(300, 'the outage itself');
     proxy.restore();
     // The reopened stream reports the current leader (b1) first: it must be skipped, not delivered again.
     await eventually(() => obs.reportsSkipped === 1, 5000, 'the repeated report after reopening');
@@ -335,11 +316,11 @@ test('an observer reopens after a connection cut without reporting the same lead
 
 test('closing the client ends its observers: WaitOnce rejects, for-await ends, observe() throws', async () => {
   const name = uniquePrefix('elect') + 'obs-close';
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   const a = c.observe(name);
   const b = c.observe(name);
-  const pending = track(a.WaitOnce()); // no leader: waits
-  const loop = track(
+  const waitOnce = pending(a.WaitOnce()); // no leader: waits
+  const loop = pending(
     (async () => {
       const got: Response[] = [];
       for await (const x of b) got.push(x);
@@ -347,11 +328,7 @@ test('closing the client ends its observers: WaitOnce rejects, for-await ends, o
     })(),
   );
   await c.close();
-  const err = await within(pending.promise, 3000, 'WaitOnce after close').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(err, ClientClosedError);
+  const err = await rejection(within(waitOnce.promise, 3000, 'WaitOnce after close'), ClientClosedError, 'WaitOnce after close');
   assert.equal(await within(loop.promise, 3000, 'for-await after close'), []);
   assert.throws(() => c.observe(name), (e: unknown) => e instanceof ClientClosedError);
 });

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { Client, LeaseExpiredError } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok, uniquePrefix } from './util';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 
@@ -16,13 +17,14 @@ test.before(async () => {
   cluster = await startEtcd({ name: 'it-lockloss', dataDirOnTmpfs: true });
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await cluster?.stop();
 });
 
 test('a held lock whose lease is revoked elsewhere: onLockLost hears it once, with its key', async () => {
-  const holder = new Client(cluster.endpoint);
-  const other = new Client(cluster.endpoint);
+  const holder = owned(new Client(cluster.endpoint));
+  const other = owned(new Client(cluster.endpoint));
   try {
     const heard: Array<{ key: string; error: Error }> = [];
     holder.onLockLost((key, error) => heard.push({ key, error }));
@@ -39,8 +41,8 @@ test('a held lock whose lease is revoked elsewhere: onLockLost hears it once, wi
 });
 
 test('with no listener the loss is a process warning (ETCD_APIV3_LOCK_LOST), not silence', async () => {
-  const holder = new Client(cluster.endpoint);
-  const other = new Client(cluster.endpoint);
+  const holder = owned(new Client(cluster.endpoint));
+  const other = owned(new Client(cluster.endpoint));
   const warnings: Error[] = [];
   const onWarning = (w: Error) => warnings.push(w);
   process.on('warning', onWarning);
@@ -57,8 +59,8 @@ test('with no listener the loss is a process warning (ETCD_APIV3_LOCK_LOST), not
 });
 
 test('unlock() is not a loss; a later loss of another lock is still heard, alone', async () => {
-  const holder = new Client(cluster.endpoint);
-  const other = new Client(cluster.endpoint);
+  const holder = owned(new Client(cluster.endpoint));
+  const other = owned(new Client(cluster.endpoint));
   try {
     const heard: string[] = [];
     const stop = holder.onLockLost((key) => heard.push(key));

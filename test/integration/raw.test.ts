@@ -2,7 +2,6 @@
 // request types, maintenance status, and the Watch duplex stream, which must leave nothing open once
 // destroyed.
 
-import { spawn } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { suite } from 'uvu';
@@ -20,6 +19,8 @@ import { Event_EventType } from '../../generated/mvcc/mvccpb/kv';
 import { Client, ClientClosedError, GrpcStatusError } from '../../src/index';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { etcdVersion, eventually, kvIs, ok, reader, uniquePrefix } from './util';
+import { runChild } from '../helpers/child';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 let cluster: EtcdCluster;
 let client: Client;
@@ -31,6 +32,7 @@ test.before(async () => {
   client = new Client(cluster.endpoint);
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   await client?.close();
   await cluster?.stop();
@@ -223,7 +225,7 @@ test('raw watch: historical replay from a start revision and a cancel request', 
 });
 
 test('raw watch streams end when the client closes; raw after close throws ClientClosedError', async () => {
-  const c = new Client(cluster.endpoint);
+  const c = owned(new Client(cluster.endpoint));
   try {
     const w = c.raw.watch.watch();
     const r = reader<WatchResponse>(w);
@@ -266,22 +268,8 @@ async function watchInChild(closeClient: boolean): Promise<{ code: number | stri
       console.log('done');
     })().catch((e) => { console.error(e); process.exit(2); });
   `;
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await new Promise<number | string>((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve('did not exit within 15 s');
-    }, 15_000);
-    child.on('exit', (c, sig) => {
-      clearTimeout(timer);
-      resolve(c ?? String(sig));
-    });
-  });
-  return { code, out, err };
+  const run = await runChild({ code: script, timeoutMs: 15_000 });
+  return { code: run.hung ? 'did not exit within 15 s' : (run.code ?? String(run.signal)), out: run.out, err: run.err };
 }
 
 test('a process that destroys its raw watch and closes its client exits by itself', async () => {

@@ -3,7 +3,6 @@
 // The "service" is our own generated KV definition served by tiny grpc-js servers whose Range answers with a
 // header whose member id names the server.
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -16,6 +15,8 @@ import { Client, Registry, registerEtcdResolver, type Registration } from '../..
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startStubServer, type StubServer } from '../helpers/stub-server';
 import { eventually, uniquePrefix } from './util';
+import { runChild } from '../helpers/child';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -79,6 +80,7 @@ test.before(async () => {
   servers = await Promise.all([1, 2, 3, 4].map(startStubServer));
 });
 
+test.after.each(closeOwned);
 test.after(async () => {
   for (const s of servers) s.close();
   await client?.close();
@@ -87,7 +89,7 @@ test.after(async () => {
 
 test('etcd:///<service>: round robin over registered servers, live additions and removals, UNAVAILABLE when none, released on close', async () => {
   const prefix = uniquePrefix('resolver').replace(/\/$/, '');
-  const registry = new Registry(client, { prefix });
+  const registry = owned(new Registry(client, { prefix }));
   const unregister = registerEtcdResolver(client, { prefix, grpc });
   const regs: Registration[] = [];
   for (const s of servers.slice(0, 3)) regs.push(await registry.register('kv', `server-${s.id}`, s.address));
@@ -156,7 +158,7 @@ test('etcd:///<service>: round robin over registered servers, live additions and
 
 test('unregister releases an open channel too, and an invalid target is refused at channel creation', async () => {
   const prefix = uniquePrefix('resolver-unreg').replace(/\/$/, '');
-  const registry = new Registry(client, { prefix });
+  const registry = owned(new Registry(client, { prefix }));
   const unregister = registerEtcdResolver(client, { prefix, grpc, scheme: 'etcd-unreg' });
   await registry.register('kv', 'a', servers[0]!.address);
   const watchersBefore = await watcherCount();
@@ -197,22 +199,15 @@ import { Client, Registry, registerEtcdResolver } from ${JSON.stringify(path.joi
 `,
   );
   const prefix = uniquePrefix('resolver-exit').replace(/\/$/, '');
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', script, cluster.endpoint, prefix, servers[2]!.address], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  let code: number | null | undefined;
-  child.once('exit', (c) => (code = c));
+  let run: Awaited<ReturnType<typeof runChild>>;
   try {
-    await eventually(() => code !== undefined, 20_000, `the process to exit by itself (output: ${out})`);
+    run = await runChild({ file: script, args: [cluster.endpoint, prefix, servers[2]!.address], timeoutMs: 20_000 });
   } finally {
-    child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  assert.is(code, 0, out);
+  const out = run.out + run.err;
+  assert.is(run.hung, false, `the process did not exit by itself within 20 s (output: ${out})`);
+  assert.is(run.code, 0, out);
   assert.match(out, 'answered by 3');
 });
 

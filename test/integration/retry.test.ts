@@ -12,6 +12,9 @@ import { FIRST_ATTEMPT_TIMEOUT_MS } from '../../src/retry';
 import { pickFreePorts, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, kvIs, ok, uniquePrefix } from './util';
+import { within } from '../helpers/wait';
+import { closeOwned, owned } from '../helpers/cleanup';
+import { rejection } from '../helpers/throws';
 
 interface Ctx {
   cluster: EtcdCluster;
@@ -30,6 +33,7 @@ test.before(async (ctx) => {
   ctx.clients = [];
 });
 
+test.after.each(closeOwned);
 test.after(async (ctx) => {
   await Promise.all((ctx.clients ?? []).map((c) => c.close()));
   await Promise.all((ctx.proxies ?? []).map((p) => p.close()));
@@ -45,14 +49,6 @@ async function viaProxy(ctx: Ctx): Promise<{ proxy: Proxy; client: Client }> {
   ctx.clients.push(client);
   ok(await client.head(), 'connected through the proxy');
   return { proxy, client };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms))),
-  ]);
 }
 
 /**
@@ -183,16 +179,12 @@ test('only endpoint refusing connections: a put fails with 14 quickly; with a li
   assert.is(r.error_code(), 14, `${r.error_code()} ${r.error_message()}`);
   assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
   // the same request on the raw surface: grpc-js found no connection, so it surely was not sent
-  const raw = await dead.raw.kv.put(PutRequest.fromPartial({ key: Buffer.from('/it/retry/dead'), value: Buffer.from('v') })).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(raw, GrpcStatusError);
+  const raw = await rejection(dead.raw.kv.put(PutRequest.fromPartial({ key: Buffer.from('/it/retry/dead'), value: Buffer.from('v') })), GrpcStatusError, 'a raw put to a dead endpoint');
   assert.is((raw as GrpcStatusError).sent, false, String(raw));
 
   const key = `${uniquePrefix('retry-mixed')}k`;
   for (const url of [`http://127.0.0.1:${port},${ctx.cluster.endpoint}`, `${ctx.cluster.endpoint},http://127.0.0.1:${port}`]) {
-    const mixed = new Client(url);
+    const mixed = owned(new Client(url));
     ctx.clients.push(mixed);
     for (let i = 0; i < 10; i++) ok(await within(mixed.put(key, `${url}#${i}`), 5_000, `put #${i} via ${url}`), `put #${i} via ${url}`);
   }
@@ -223,7 +215,7 @@ test('a read routed to a silent endpoint is retried on another after its per-att
     }
     const retried = took.filter((ms) => ms >= FIRST_ATTEMPT_TIMEOUT_MS - 100);
     assert.ok(retried.length >= 1, `some get waited out the per-attempt deadline and was retried (${took} ms)`);
-    for (const ms of took) assert.ok(ms < FIRST_ATTEMPT_TIMEOUT_MS + 1_500, `a get took ${ms} ms (${took})`);
+    for (const ms of took) assert.ok(ms < FIRST_ATTEMPT_TIMEOUT_MS + 3_000, `a get took ${ms} ms (${took}): one per-attempt deadline and one retry, with a loaded machine's slack`);
     // a put that lands on the silent endpoint is not abandoned and resent: it waits for the transport to give
     // up on the connection (HTTP/2 keepalive) and reports 14 — outcome unknown: the bytes the link held may
     // still reach etcd when it resumes

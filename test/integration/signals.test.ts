@@ -20,6 +20,7 @@ import {
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy, type Proxy } from '../../src/testing';
 import { eventually, ok, uniquePrefix } from './util';
+import { valuesInto } from '../helpers/watch';
 
 /** The signal must come within the bound plus this much (backoff steps, a loaded machine). */
 const SLACK_MS = 4000;
@@ -63,10 +64,7 @@ s('Watcher: cut → "disconnected" (UnreachableError, code 14) within the bound;
   const prefix = uniquePrefix('sig-watch');
   const seen: string[] = [];
   const rec = recorder();
-  const w = new Watcher(ctx.viaProxy, prefix, (r) => {
-    assert.ok(r.is_ok(), `watch error ${r.error_code()} ${r.error_message()}`);
-    for (const e of r.events()) seen.push(e.kv().as_string());
-  }, true);
+  const w = new Watcher(ctx.viaProxy, prefix, valuesInto(seen), true);
   w.onConnection(rec.listener);
   try {
     await w.ready();

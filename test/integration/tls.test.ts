@@ -12,6 +12,10 @@ import { makeCerts, mutualTls, type TestPki } from '../../src/testing';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { startProxy } from '../../src/testing';
 import { eventually, failed, ok, uniquePrefix } from './util';
+import { leaseKeeper } from '../../src/lease-keeper';
+import { watchEngine } from '../../src/watch';
+import { valuesInto } from '../helpers/watch';
+import { closeOwned, owned } from '../helpers/cleanup';
 
 /** A TLS failure must be reported well within this (the unary retry table bounds it at about a second). */
 const PROMPT_MS = 5000;
@@ -54,6 +58,7 @@ server.before(async (ctx) => {
   ctx.port = ctx.cluster.members[0]!.clientPort;
 });
 
+server.after.each(closeOwned);
 server.after(async (ctx) => {
   await ctx.cluster?.stop();
   ctx.pki?.cleanup();
@@ -62,7 +67,7 @@ server.after(async (ctx) => {
 server('https:// with the CA as PEM text or as a Buffer: calls succeed; etcdctl agrees on the data', async ({ pki, url, cluster }) => {
   assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
   for (const ca of [pki.ca.cert, Buffer.from(pki.ca.cert)]) {
-    const client = new Client(url, { ca });
+    const client = owned(new Client(url, { ca }));
     try {
       await roundTrip(client, typeof ca === 'string' ? 'pem-text' : 'pem-buffer');
       ok(await client.head());
@@ -70,7 +75,7 @@ server('https:// with the CA as PEM text or as a Buffer: calls succeed; etcdctl 
       await client.close();
     }
   }
-  const writer = new Client(url, { ca: pki.ca.cert });
+  const writer = owned(new Client(url, { ca: pki.ca.cert }));
   try {
     ok(await writer.put('/tls/etcdctl', 'seen'));
     const r = await cluster.etcdctl(['get', '/tls/etcdctl', '--print-value-only']);
@@ -117,13 +122,10 @@ server('several endpoints with their own certificates: each one is accepted when
 server('a watcher and a keepalive over TLS resume after the connection is cut', async ({ pki, cluster }) => {
   const proxy = await startProxy(cluster.endpoints[0]!);
   // The proxy forwards TCP: TLS runs end to end, and the server certificate is valid for 127.0.0.1.
-  const client = new Client(proxy.url.replace('http://', 'https://'), { ca: pki.ca.cert });
-  const direct = new Client(cluster.endpoint, { ca: pki.ca.cert });
+  const client = owned(new Client(proxy.url.replace('http://', 'https://'), { ca: pki.ca.cert }));
+  const direct = owned(new Client(cluster.endpoint, { ca: pki.ca.cert }));
   const seen: string[] = [];
-  const watcher = new Watcher(client, '/tls/w/', (r) => {
-    assert.ok(r.is_ok(), `watch error ${r.error_code()} ${r.error_message()}`);
-    for (const e of r.events()) seen.push(e.kv().as_string());
-  }, true);
+  const watcher = owned(new Watcher(client, '/tls/w/', valuesInto(seen), true));
   try {
     await watcher.ready();
     const ka = await client.leasekeepalive(2);
@@ -131,7 +133,10 @@ server('a watcher and a keepalive over TLS resume after the connection is cut', 
     await eventually(() => seen.length === 1, 5000, 'first event');
     proxy.cut();
     ok(await direct.put('/tls/w/b', '2'));
-    await new Promise((r) => setTimeout(r, 300)); // let the client notice the cut
+    // The client has noticed the cut once its keepalive stream failed (the watch stream shares the connection);
+    // while cut every reconnect is refused, so the resume below goes through a new TLS handshake.
+    const keeper = leaseKeeper(client.conn);
+    await eventually(() => keeper.currentState !== 'open', 10_000, 'the keepalive stream to fail on the cut');
     proxy.restore();
     await eventually(() => seen.length === 2, 10_000, 'the event written during the cut');
     assert.equal(seen, ['1', '2']);
@@ -175,6 +180,7 @@ mtls.before(async (ctx) => {
   ctx.url = ctx.cluster.endpoint;
 });
 
+mtls.after.each(closeOwned);
 mtls.after(async (ctx) => {
   await ctx.cluster?.stop();
   ctx.pki?.cleanup();
@@ -202,11 +208,23 @@ mtls('without a client certificate, or with a wrong CA: code 14 naming the certi
     /certificate/i,
     'client certificate but an unrelated CA',
   );
-  // A watcher does not hang either: it keeps retrying (a transient connection failure) until cancelled.
-  const client = new Client(url, { ca: pki.ca.cert });
+  // A watcher does not hang either: it keeps retrying (a transient connection failure, never an error Response)
+  // and says so through its connection signal, until cancelled.
+  const client = owned(new Client(url, { ca: pki.ca.cert }));
   try {
-    const w = new Watcher(client, '/tls/x', () => {});
-    await new Promise((r) => setTimeout(r, 300));
+    const responses: string[] = [];
+    const w = owned(new Watcher(client, '/tls/x', valuesInto(responses)));
+    const heard: { state: string; cause: string }[] = [];
+    w.onConnection((state, error) => heard.push({ state, cause: String((error?.cause as Error | undefined)?.message ?? '') }));
+    await eventually(() => heard.length > 0, 3000 + 10_000, "the watcher's 'disconnected' signal");
+    assert.is(heard[0]!.state, 'disconnected');
+    assert.match(heard[0]!.cause, /certificate|handshake|alert|socket|TLS|ECONNRESET/i, 'the cause is the refused handshake');
+    assert.equal(responses, [], 'no error Response: a TLS failure is retried, not reported as the end of the watch');
+    // The engine counts every stream it starts, failed ones included (the refusal comes after the call is
+    // made): the count goes on growing after the signal while the watcher retries.
+    const engine = watchEngine(client.conn);
+    const attempts = engine.streamsOpened;
+    await eventually(() => engine.streamsOpened > attempts, 10_000, `another attempt after the signal (${attempts} so far)`);
     assert.is(await w.Cancel(), true);
   } finally {
     await client.close();
@@ -229,6 +247,7 @@ named.before(async (ctx) => {
   ctx.url = ctx.cluster.endpoint;
 });
 
+named.after.each(closeOwned);
 named.after(async (ctx) => {
   await ctx.cluster?.stop();
   ctx.pki?.cleanup();

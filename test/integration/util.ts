@@ -6,28 +6,10 @@ import type { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Response, Value } from '../../src/index';
 
-let seq = 0;
-
-/** A key prefix no other test (or run) uses: `/it/<topic>/<pid>-<n>-<random>/`. */
-export function uniquePrefix(topic: string): string {
-  return `/it/${topic}/${process.pid}-${++seq}-${Math.random().toString(36).slice(2, 8)}/`;
-}
-
-/** Bounded poll: resolves with fn()'s first truthy value, throws after timeoutMs. */
-export async function eventually<T>(fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, what: string, intervalMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+// uniquePrefix and eventually live in test/helpers/ (one copy for every test folder); re-exported for the
+// files that import them from here.
+export { uniquePrefix } from '../helpers/unique';
+export { eventually } from '../helpers/wait';
 
 /** Asserts the response succeeded, printing its error otherwise. */
 export function ok(r: Response, what = 'call'): Response {

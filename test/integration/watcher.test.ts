@@ -3,7 +3,6 @@
 // overloads, 1000 watchers on one stream, and a catch-up that etcd sends fragmented. Faults (cuts, restarts,
 // compaction of the resume revision) are in watch-faults.test.ts.
 
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,47 +11,15 @@ import { ClientClosedError, Client, EventType, Transaction, Watcher, type Respon
 import { watchEngine } from '../../src/watch';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { eventually, ok, uniquePrefix } from './util';
-
-type Seen = { type: number; key: string; value: string; rev: number };
-
-/** A watch callback that records every Response and a flat list of its events. */
-function recorder() {
-  const all: Response[] = [];
-  const events: Seen[] = [];
-  const cb = (r: Response) => {
-    all.push(r);
-    for (const e of r.events()) events.push({ type: e.event_type(), key: e.kv().key(), value: e.kv().as_string(), rev: e.kv().modified_index() });
-  };
-  return { all, events, cb, keys: () => events.map((e) => e.key) };
-}
+import { rejectsWith, throwsKind } from '../helpers/throws';
+import { recorder } from '../helpers/watch';
+import { closeOwned, owned } from '../helpers/cleanup';
+import { runChild } from '../helpers/child';
 
 /** A wait callback that records its calls. */
 function waitRecorder() {
   const calls: boolean[] = [];
   return { calls, cb: (cancelled: boolean) => calls.push(cancelled) };
-}
-
-/** Asserts that `fn` throws exactly `cls` (TypeError vs RangeError etc.) with a message matching `re`. */
-function throwsKind(fn: () => unknown, cls: new (...a: never[]) => Error, re?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof Error, `expected ${cls.name}, nothing thrown`);
-  assert.is((caught as Error).constructor, cls, `expected ${cls.name}, got ${(caught as Error).constructor.name}: ${(caught as Error).message}`);
-  if (re) assert.match((caught as Error).message, re);
-}
-
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => Error, what: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `${what}: expected ${cls.name}, got ${String(caught)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -64,6 +31,8 @@ test.before(async (ctx) => {
   ctx.client = new Client(ctx.cluster.endpoint);
 });
 
+test.after.each(closeOwned);
+
 test.after(async (ctx) => {
   await ctx.client?.close();
   await ctx.cluster?.stop();
@@ -74,7 +43,7 @@ test.after(async (ctx) => {
 test('(client, key, cb): one key; a non-recursive watch of "/dir" does not fire for "/dir/newkey"', async ({ client }) => {
   const p = uniquePrefix('w-key');
   const rec = recorder();
-  const w = new Watcher(client, `${p}dir`, rec.cb);
+  const w = owned(new Watcher(client, `${p}dir`, rec.cb));
   await w.ready();
   ok(await client.put(`${p}dir/newkey`, 'child'));
   ok(await client.put(`${p}dirx`, 'sibling'));
@@ -89,7 +58,7 @@ test('(client, key, cb): one key; a non-recursive watch of "/dir" does not fire 
 test('(client, key, cb, true): every key with the prefix, nothing outside it', async ({ client }) => {
   const p = uniquePrefix('w-rec');
   const rec = recorder();
-  const w = new Watcher(client, `${p}d/`, rec.cb, true);
+  const w = owned(new Watcher(client, `${p}d/`, rec.cb, true));
   await w.ready();
   ok(await client.put(`${p}d`, 'not under d/'));
   ok(await client.put(`${p}d/a`, '1'));
@@ -106,10 +75,10 @@ test('(client, key, cb, wait_cb) and (client, key, cb, wait_cb, true)', async ({
   const p = uniquePrefix('w-wcb');
   const r1 = recorder();
   const w1 = waitRecorder();
-  const one = new Watcher(client, `${p}k`, r1.cb, w1.cb);
+  const one = owned(new Watcher(client, `${p}k`, r1.cb, w1.cb));
   const r2 = recorder();
   const w2 = waitRecorder();
-  const rec = new Watcher(client, p, r2.cb, w2.cb, true);
+  const rec = owned(new Watcher(client, p, r2.cb, w2.cb, true));
   await Promise.all([one.ready(), rec.ready()]);
   ok(await client.put(`${p}k/child`, 'c'));
   ok(await client.put(`${p}k`, 'v'));
@@ -127,10 +96,10 @@ test('(client, key, cb, wait_cb) and (client, key, cb, wait_cb, true)', async ({
 test('(client, key, range_end, cb) watches [key, range_end); (…, cb, wait_cb) too', async ({ client }) => {
   const p = uniquePrefix('w-range');
   const rec = recorder();
-  const w = new Watcher(client, `${p}b`, `${p}d`, rec.cb);
+  const w = owned(new Watcher(client, `${p}b`, `${p}d`, rec.cb));
   const rec2 = recorder();
   const wcb = waitRecorder();
-  const w2 = new Watcher(client, `${p}c`, `${p}e`, rec2.cb, wcb.cb);
+  const w2 = owned(new Watcher(client, `${p}c`, `${p}e`, rec2.cb, wcb.cb));
   await Promise.all([w.ready(), w2.ready()]);
   for (const k of ['a', 'b', 'bz', 'c', 'd', 'e']) ok(await client.put(`${p}${k}`, k));
   ok(await client.put(`${p}c2`, 'sentinel'));
@@ -151,12 +120,12 @@ test('(client, key, fromIndex, cb) replays history from that revision; (…, tru
   ok(await client.rm(`${p}k`));
 
   const a = recorder();
-  const wa = new Watcher(client, `${p}k`, r1, a.cb);
+  const wa = owned(new Watcher(client, `${p}k`, r1, a.cb));
   const b = recorder();
-  const wb = new Watcher(client, p, r3, b.cb, true);
+  const wb = owned(new Watcher(client, p, r3, b.cb, true));
   const c = recorder();
   const wcb = waitRecorder();
-  const wc = new Watcher(client, p, r1, c.cb, wcb.cb, true);
+  const wc = owned(new Watcher(client, p, r1, c.cb, wcb.cb, true));
   await eventually(() => a.events.length >= 3 && b.events.length >= 2 && c.events.length >= 4, 5_000, 'history');
   assert.equal(a.events.map((e) => [e.type, e.value]), [[EventType.PUT, 'v1'], [EventType.PUT, 'v2'], [EventType.DELETE_, '']]);
   assert.is(a.all.length, 1, 'the catch-up comes as one response');
@@ -179,10 +148,10 @@ test('(client, key, range_end, fromIndex, cb[, wait_cb])', async ({ client }) =>
   ok(await client.put(`${p}c`, 'c'));
   ok(await client.put(`${p}b`, 'b2'));
   const rec = recorder();
-  const w = new Watcher(client, `${p}b`, `${p}c`, first, rec.cb);
+  const w = owned(new Watcher(client, `${p}b`, `${p}c`, first, rec.cb));
   const rec2 = recorder();
   const wcb = waitRecorder();
-  const w2 = new Watcher(client, `${p}a`, `${p}c`, first, rec2.cb, wcb.cb);
+  const w2 = owned(new Watcher(client, `${p}a`, `${p}c`, first, rec2.cb, wcb.cb));
   await eventually(() => rec.events.length >= 2 && rec2.events.length >= 3, 5_000, 'history');
   assert.equal(rec.events.map((e) => e.value), ['b', 'b2']);
   assert.equal(rec2.events.map((e) => e.value), ['a', 'b', 'b2']);
@@ -194,7 +163,7 @@ test('(client, key, range_end, fromIndex, cb[, wait_cb])', async ({ client }) =>
 test('URL form: new Watcher(endpoint, key, cb) owns its client and delivers events', async ({ cluster, client }) => {
   const p = uniquePrefix('w-url');
   const rec = recorder();
-  const w = new Watcher(cluster.endpoint, p, rec.cb, true);
+  const w = owned(new Watcher(cluster.endpoint, p, rec.cb, true));
   await w.ready();
   ok(await client.put(`${p}k`, 'v'));
   await eventually(() => rec.events.length === 1, 5_000, 'event');
@@ -218,18 +187,8 @@ test('URL form: after Cancel() the process exits (the watcher closed its own cli
       process.stdout.write('ready ' + String((await w.ready()) > 0) + '\\n');
       process.stdout.write('cancel ' + String(await w.Cancel()) + '\\n');
     })();`;
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', code], { cwd: path.resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c));
-  child.stderr.on('data', (c: Buffer) => (err += c));
-  let exitCode: number | null | undefined;
-  child.on('exit', (c) => (exitCode = c));
-  try {
-    await eventually(() => exitCode !== undefined, 15_000, `the child to exit (stdout: ${JSON.stringify(out)})`);
-  } finally {
-    child.kill('SIGKILL');
-  }
+  const { code: exitCode, hung, out, err } = await runChild({ code, timeoutMs: 15_000 });
+  assert.is(hung, false, `the child did not exit within 15 s (stdout: ${JSON.stringify(out)})`);
   assert.is(exitCode, 0, `stderr: ${err}`);
   assert.is(out, 'ready true\ncancel true\n');
 });
@@ -239,7 +198,7 @@ test('URL form: after Cancel() the process exits (the watcher closed its own cli
 test('action rules: create / set / delete, value() and prev_value(), index(), watch_id(), ttl() -1', async ({ client }) => {
   const p = uniquePrefix('w-actions');
   const rec = recorder();
-  const w = new Watcher(client, p, rec.cb, true);
+  const w = owned(new Watcher(client, p, rec.cb, true));
   await w.ready();
   const c = ok(await client.put(`${p}k`, 'v1')).index();
   const s = ok(await client.put(`${p}k`, 'v2')).index();
@@ -285,7 +244,7 @@ test('action rules: create / set / delete, value() and prev_value(), index(), wa
 test('a txn writing 3 keys under the prefix is ONE callback with 3 events', async ({ client }) => {
   const p = uniquePrefix('w-txn');
   const rec = recorder();
-  const w = new Watcher(client, p, rec.cb, true);
+  const w = owned(new Watcher(client, p, rec.cb, true));
   await w.ready();
   ok(await client.put(`${p}b`, 'old'));
   const t = new Transaction();
@@ -309,7 +268,7 @@ test('ready() resolves with the revision; every event written after it is delive
   const p = uniquePrefix('w-ready');
   const before = ok(await client.head()).index();
   const rec = recorder();
-  const w = new Watcher(client, p, rec.cb, true);
+  const w = owned(new Watcher(client, p, rec.cb, true));
   const rev = await w.ready();
   assert.ok(rev >= before, `ready revision ${rev} >= ${before}`);
   assert.is(w.nextRevision(), rev + 1);
@@ -324,7 +283,7 @@ test('ready() resolves with the revision; every event written after it is delive
 
 test('Wait(), Wait(cb), Cancel() idempotent and concurrent, Cancelled()', async ({ client }) => {
   const p = uniquePrefix('w-life');
-  const w = new Watcher(client, p, () => {}, true);
+  const w = owned(new Watcher(client, p, () => {}, true));
   await w.ready();
   let resolved: boolean | undefined;
   void w.Wait().then((v) => (resolved = v));
@@ -347,12 +306,12 @@ test('Wait(), Wait(cb), Cancel() idempotent and concurrent, Cancelled()', async 
 });
 
 test('client.close() ends watchers (Wait() true); a new Watcher on a closed client throws ClientClosedError', async ({ cluster }) => {
-  const own = new Client(cluster.endpoint);
+  const own = owned(new Client(cluster.endpoint));
   const wcb = waitRecorder();
-  const a = new Watcher(own, '/it/close/a', () => {}, wcb.cb);
-  const b = new Watcher(own, '/it/close/b', () => {}, true);
+  const a = owned(new Watcher(own, '/it/close/a', () => {}, wcb.cb));
+  const b = owned(new Watcher(own, '/it/close/b', () => {}, true));
   await Promise.all([a.ready(), b.ready()]);
-  const c = new Watcher(own, '/it/close/c', 1, () => {}); // possibly still being created
+  const c = owned(new Watcher(own, '/it/close/c', 1, () => {})); // possibly still being created
   await own.close();
   assert.equal(await Promise.all([a.Wait(), b.Wait(), c.Wait()]), [true, true, true]);
   assert.ok(a.Cancelled() && b.Cancelled() && c.Cancelled());
@@ -384,7 +343,7 @@ test('bad arguments: TypeError / RangeError, synchronously', async ({ client }) 
 
 /** Waits until every watch queued so far on `client` is acknowledged: creates go in order on one stream. */
 async function acknowledged(client: Client): Promise<void> {
-  const marker = new Watcher(client, '/it/marker', () => {});
+  const marker = owned(new Watcher(client, '/it/marker', () => {}));
   await marker.ready();
   await marker.Cancel();
 }
@@ -458,7 +417,7 @@ test('watch with a compacted fromIndex resolves with code 11 and compact_revisio
   assert.is(r.compact_revision(), r2);
   // a Watcher from the same revision ends the same way
   const rec = recorder();
-  const w = new Watcher(client, `${p}k`, r1, rec.cb);
+  const w = owned(new Watcher(client, `${p}k`, r1, rec.cb));
   assert.is(await w.Wait(), false);
   assert.is(rec.all.length, 1);
   assert.is(rec.all[0]!.error_code(), 11);
@@ -468,7 +427,7 @@ test('watch with a compacted fromIndex resolves with code 11 and compact_revisio
 });
 
 test('a pending one-shot watch rejects with ClientClosedError when the client closes', async ({ cluster }) => {
-  const own = new Client(cluster.endpoint);
+  const own = owned(new Client(cluster.endpoint));
   const pending = own.watch('/it/never/written');
   const queuedBehind = own.watch('/it/never/written2', true);
   await acknowledged(own).catch(() => {});
@@ -481,7 +440,7 @@ test('a pending one-shot watch rejects with ClientClosedError when the client cl
 // ---- scale ------------------------------------------------------------------------------------------------
 
 test('1000 watchers on one client share one stream and each gets its own event', async ({ cluster }) => {
-  const own = new Client(cluster.endpoint);
+  const own = owned(new Client(cluster.endpoint));
   try {
     const p = uniquePrefix('w-1000');
     const N = 1000;
@@ -547,7 +506,7 @@ frag('200 events from an old revision that etcd sends fragmented arrive once eac
   assert.ok(parts.filter((m) => m.fragment).length >= 1, `etcd sent fragments (${parts.length} messages)`);
 
   const rec = recorder();
-  const w = new Watcher(client, p, revs[0]!, rec.cb, true);
+  const w = owned(new Watcher(client, p, revs[0]!, rec.cb, true));
   await eventually(() => rec.events.length >= N, 10_000, `${N} events`);
   assert.is(rec.events.length, N);
   assert.equal(rec.events.map((e) => e.rev), revs, 'each event once, in order');

@@ -18,16 +18,10 @@ import {
   startProxy,
   versionFlags,
 } from '../../src/testing';
+import { eventually, pause } from '../helpers/wait';
 
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** A bounded poll (test/helpers/wait.ts); a throw from fn counts as "not yet". */
+const until = eventually;
 
 test('startEtcd: endpoint, etcdctl, stop/start keep ports and data, kill, pause/resume, close removes the files', async () => {
   const etcd = await startEtcd({ name: 'kit-single', args: ['--auto-compaction-retention=0'] });
@@ -154,7 +148,7 @@ test('startProxy: cut refuses, blackhole holds, partition holds one way, restore
     const up = proxy.bytesUp;
     const held = client.put('p', '2');
     await until(async () => proxy.connections > 0, 2_000, 'a connection');
-    await new Promise((r) => setTimeout(r, 200)); // time for the request to be forwarded, were it forwarded
+    await pause(200, 'time for the request to be forwarded, were it forwarded');
     assert.is(proxy.bytesUp, up, 'nothing forwarded while blackholed');
     proxy.restore();
     await held;
