@@ -48,6 +48,8 @@ export class Observer implements AsyncIterable<Response> {
   /** Key and mod revision of the last report delivered, to skip its repetition after a reopen. */
   private last: { key: Buffer; modRevision: bigint } | undefined;
   private reopened = false;
+  /** Whether the current stream delivered a report since it opened (see the onEnd hook). */
+  private heardSinceOpen = false;
   private final: Response | undefined;
   private closedByClient = false;
   private readonly untrack: () => void;
@@ -84,6 +86,7 @@ export class Observer implements AsyncIterable<Response> {
       {
         open: (handlers) => this.conn.openStream(ElectionService.observe, handlers, { name: this.name }, true),
         onOpen: () => {
+          this.heardSinceOpen = false;
           this.streamsOpened++;
           trace('election', `observe stream open (#${this.streamsOpened}) for ${JSON.stringify(this.nameText)}`);
           // Observe stays silent while the election has no leader: a stream that stays up for the bound counts
@@ -94,7 +97,17 @@ export class Observer implements AsyncIterable<Response> {
             if (current() && this.stream.state === 'open') this.link.answered();
           }, UNREACHABLE_AFTER_MS / 2).unref();
         },
-        onMessage: (m) => this.onMessage(m),
+        onMessage: (m) => {
+          this.heardSinceOpen = true;
+          this.onMessage(m);
+        },
+        // etcd (seen on 3.7) ends an Observe stream opened with an expired token cleanly, without the token
+        // error a watch or keepalive gets; a clean end before any report is therefore treated as a possible token
+        // refusal, and the token is renewed (once per failure streak, as for a real refusal).
+        onEnd: (err, verdict) =>
+          err === null && verdict === 'retry' && !this.heardSinceOpen && this.conn.auth && !this.stream.tokenRenewedInStreak
+            ? 'renew-token'
+            : verdict,
         wanted: () => !this.ended && !this.closed,
         onLost: (err) => {
           this.link.waiting(err ?? undefined);
