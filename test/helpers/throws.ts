@@ -45,3 +45,17 @@ export async function rejection<E extends Error>(p: Promise<unknown>, cls: Error
 export async function rejectsWith(p: Promise<unknown>, cls: ErrorClass, what: string): Promise<void> {
   await rejection(p, cls, what);
 }
+
+/** `throwsKind` checking that the message contains every one of `parts` (plain substrings, not patterns). */
+export function throwsNaming(fn: () => unknown, cls: ErrorClass, ...parts: string[]): void {
+  let message = '';
+  throwsKind(() => {
+    try {
+      return fn();
+    } catch (e) {
+      message = e instanceof Error ? e.message : '';
+      throw e;
+    }
+  }, cls);
+  for (const p of parts) assert.ok(message.includes(p), `message ${JSON.stringify(message)} should contain ${JSON.stringify(p)}`);
+}

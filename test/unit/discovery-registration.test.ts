@@ -9,6 +9,10 @@ import { AlreadyRegisteredError } from '../../src/errors';
 import type { Claim } from '../../src/discovery/claim';
 import { Registration, TRANSITIONS, type RegistrationState } from '../../src/discovery/registration';
 import type { KeyWatch, LeaseKeeper, RegistrationPorts } from '../../src/discovery/registration-ports';
+import { eventually } from '../helpers/wait';
+
+/** Polls `cond` every 2 ms for up to 10 s. */
+const until = (cond: () => boolean, what: string): Promise<unknown> => eventually(cond, 10_000, what, 2);
 
 const STATES: RegistrationState[] = ['establishing', 'active', 'repairing', 'restoring', 'closed'];
 
@@ -114,14 +118,6 @@ function make(ports = new FakePorts()) {
   reg.onRestored(() => log.push('restored'));
   reg.onReplaced((e) => log.push(`replaced ${e.constructor.name}: ${e.message}`));
   return { reg, ports, log, closed };
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 const state = (reg: Registration): RegistrationState => (reg as unknown as { state: RegistrationState }).state;

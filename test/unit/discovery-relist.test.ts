@@ -8,6 +8,10 @@ import * as assert from 'uvu/assert';
 import { Client, EventType, type Response } from '../../src/core';
 import type { ConnectionListener } from '../../src/link';
 import { Discovery, type PrefixReader, type PrefixWatch } from '../../src/discovery/discovery';
+import { eventually } from '../helpers/wait';
+
+/** Polls `cond` every 5 ms for up to 10 s. */
+const until = (cond: () => boolean, what: string): Promise<unknown> => eventually(cond, 10_000, what, 5);
 
 type Kv = [key: string, value: string];
 
@@ -98,14 +102,6 @@ function setup(): { d: Discovery; reader: FakeReader; calls: string[]; client: C
 /** Lets the promise chains of recover() run (a resolved listing takes a few microtasks). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 test('after a compaction the re-list reports only the difference, each change once', async () => {

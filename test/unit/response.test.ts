@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event_EventType, type Event as PbEvent, type KeyValue } from '../../generated/mvcc/mvccpb/kv';
 import { Event, EventType, Member, Response, Value } from '../../src/response';
+import { throwsNaming } from '../helpers/throws';
 
 const kv = (key: string | Buffer, value: string | Buffer, over: Partial<KeyValue> = {}): KeyValue => ({
   key: Buffer.isBuffer(key) ? key : Buffer.from(key),
@@ -13,17 +14,6 @@ const kv = (key: string | Buffer, value: string | Buffer, over: Partial<KeyValue
   ...over,
 });
 
-function throwsKind(fn: () => unknown, cls: typeof TypeError | typeof RangeError, ...parts: string[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected a ${cls.name}, got ${String(caught)}`);
-  assert.is((caught as Error).constructor, cls, `expected exactly ${cls.name}`);
-  for (const p of parts) assert.ok((caught as Error).message.includes(p), `message should contain ${JSON.stringify(p)}`);
-}
 
 function assertEmptyValue(v: Value, ttl = 0): void {
   assert.ok(v instanceof Value);
@@ -141,19 +131,19 @@ test('value() without an index is the main value, not values()[0]', () => {
 
 test('key(i) and value(i) out of range throw RangeError', () => {
   const r = new Response({ values: [Value.fromKv(kv('a', '1'))] });
-  throwsKind(() => r.key(1), RangeError, '1');
-  throwsKind(() => r.key(-1), RangeError);
-  throwsKind(() => r.value(1), RangeError, '1');
-  throwsKind(() => r.value(-1), RangeError);
-  throwsKind(() => new Response({}).value(0), RangeError);
-  throwsKind(() => new Response({}).key(0), RangeError);
+  throwsNaming(() => r.key(1), RangeError, '1');
+  throwsNaming(() => r.key(-1), RangeError);
+  throwsNaming(() => r.value(1), RangeError, '1');
+  throwsNaming(() => r.value(-1), RangeError);
+  throwsNaming(() => new Response({}).value(0), RangeError);
+  throwsNaming(() => new Response({}).key(0), RangeError);
 });
 
 test('a non-integer index is a TypeError', () => {
   const r = new Response({ values: [Value.fromKv(kv('a', '1'))] });
-  throwsKind(() => r.key(0.5), TypeError);
-  throwsKind(() => r.value(NaN), TypeError);
-  throwsKind(() => r.key('0' as unknown as number), TypeError);
+  throwsNaming(() => r.key(0.5), TypeError);
+  throwsNaming(() => r.value(NaN), TypeError);
+  throwsNaming(() => r.key('0' as unknown as number), TypeError);
 });
 
 test('Response.toString shows the error or the value', () => {

@@ -9,6 +9,7 @@ import {
 import type { KeyValue } from '../../generated/mvcc/mvccpb/kv';
 import { parseTxn } from '../../src/kv';
 import { CompareResult, CompareTarget, Transaction } from '../../src/txn';
+import { throwsNaming } from '../helpers/throws';
 
 // ---------------------------------------------------------------- helpers
 
@@ -60,19 +61,6 @@ const del = (key: string, rangeEnd = '', prevKv = false) => ({
   request: { $case: 'requestDeleteRange', requestDeleteRange: { key, rangeEnd, prevKv } },
 });
 
-function throwsKind(fn: () => unknown, cls: typeof TypeError | typeof RangeError, ...parts: string[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected a ${cls.name}, got ${String(caught)}`);
-  assert.is((caught as Error).constructor, cls, `expected exactly ${cls.name}`);
-  for (const p of parts) {
-    assert.ok((caught as Error).message.includes(p), `message ${JSON.stringify((caught as Error).message)} should contain ${JSON.stringify(p)}`);
-  }
-}
 
 // ---------------------------------------------------------------- constants
 
@@ -181,19 +169,19 @@ test('compares keep their order across kinds', () => {
 
 test('bad compare arguments throw TypeError or RangeError naming the argument', () => {
   const t = new Transaction();
-  throwsKind(() => t.add_compare_version('k', 'x' as unknown as number), TypeError, 'version');
-  throwsKind(() => t.add_compare_create('k', null as unknown as number), TypeError, 'create_revision');
-  throwsKind(() => t.add_compare_mod('k', 1.5), RangeError, 'mod_revision');
-  throwsKind(() => t.add_compare_mod('k', NaN), RangeError, 'mod_revision');
-  throwsKind(() => t.add_compare_lease('k', 2n ** 64n), RangeError, 'lease');
-  throwsKind(() => t.add_compare_version('k', 7 as CompareResult, 1), RangeError, 'result');
-  throwsKind(() => t.add_compare_version('k', -1 as CompareResult, 1), RangeError, 'result');
-  throwsKind(() => t.add_compare_value('k', 7 as CompareResult, 'v'), RangeError, 'result');
-  throwsKind(() => t.add_compare_value('k', 1.5 as CompareResult, 'v'), RangeError, 'result');
-  throwsKind(() => t.add_compare_value('k', {} as unknown as string), TypeError, 'value');
-  throwsKind(() => t.add_compare_value(5 as unknown as string, 'v'), TypeError, 'key');
-  throwsKind(() => t.add_compare_version('k', 1, {} as unknown as string), TypeError, 'range_end');
-  throwsKind(() => t.add_compare_version('k', CompareResult.LESS, 2, 5 as unknown as string), TypeError, 'range_end');
+  throwsNaming(() => t.add_compare_version('k', 'x' as unknown as number), TypeError, 'version');
+  throwsNaming(() => t.add_compare_create('k', null as unknown as number), TypeError, 'create_revision');
+  throwsNaming(() => t.add_compare_mod('k', 1.5), RangeError, 'mod_revision');
+  throwsNaming(() => t.add_compare_mod('k', NaN), RangeError, 'mod_revision');
+  throwsNaming(() => t.add_compare_lease('k', 2n ** 64n), RangeError, 'lease');
+  throwsNaming(() => t.add_compare_version('k', 7 as CompareResult, 1), RangeError, 'result');
+  throwsNaming(() => t.add_compare_version('k', -1 as CompareResult, 1), RangeError, 'result');
+  throwsNaming(() => t.add_compare_value('k', 7 as CompareResult, 'v'), RangeError, 'result');
+  throwsNaming(() => t.add_compare_value('k', 1.5 as CompareResult, 'v'), RangeError, 'result');
+  throwsNaming(() => t.add_compare_value('k', {} as unknown as string), TypeError, 'value');
+  throwsNaming(() => t.add_compare_value(5 as unknown as string, 'v'), TypeError, 'key');
+  throwsNaming(() => t.add_compare_version('k', 1, {} as unknown as string), TypeError, 'range_end');
+  throwsNaming(() => t.add_compare_version('k', CompareResult.LESS, 2, 5 as unknown as string), TypeError, 'range_end');
   // Nothing was added by the failed calls.
   assert.is(t.toRequest().compare.length, 0);
 });
@@ -241,9 +229,9 @@ test('add_failure_range goes to the failure branch with the same rules', () => {
 
 test('bad range arguments throw', () => {
   const t = new Transaction();
-  throwsKind(() => t.add_success_range('k', '', false, -1), RangeError, 'limit');
-  throwsKind(() => t.add_success_range('k', '', 'yes' as unknown as boolean), TypeError, 'recursive');
-  throwsKind(() => t.add_failure_range(undefined as unknown as string), TypeError, 'key');
+  throwsNaming(() => t.add_success_range('k', '', false, -1), RangeError, 'limit');
+  throwsNaming(() => t.add_success_range('k', '', 'yes' as unknown as boolean), TypeError, 'recursive');
+  throwsNaming(() => t.add_failure_range(undefined as unknown as string), TypeError, 'key');
   assert.is(t.toRequest().success.length + t.toRequest().failure.length, 0);
 });
 
@@ -266,11 +254,11 @@ test('add_failure_put goes to the failure branch', () => {
 
 test('bad put arguments throw naming the argument', () => {
   const t = new Transaction();
-  throwsKind(() => t.add_success_put('k', 5 as unknown as string), TypeError, 'value');
-  throwsKind(() => t.add_success_put('k', 'v', -1), RangeError, 'leaseid');
-  throwsKind(() => t.add_success_put('k', 'v', 2n ** 63n), RangeError, 'leaseid');
-  throwsKind(() => t.add_success_put('k', 'v', 2 ** 60), RangeError, 'leaseid');
-  throwsKind(() => t.add_failure_put('k', 'v', 0, 1 as unknown as boolean), TypeError, 'prev_kv');
+  throwsNaming(() => t.add_success_put('k', 5 as unknown as string), TypeError, 'value');
+  throwsNaming(() => t.add_success_put('k', 'v', -1), RangeError, 'leaseid');
+  throwsNaming(() => t.add_success_put('k', 'v', 2n ** 63n), RangeError, 'leaseid');
+  throwsNaming(() => t.add_success_put('k', 'v', 2 ** 60), RangeError, 'leaseid');
+  throwsNaming(() => t.add_failure_put('k', 'v', 0, 1 as unknown as boolean), TypeError, 'prev_kv');
   assert.is(t.toRequest().success.length + t.toRequest().failure.length, 0);
 });
 
@@ -332,8 +320,8 @@ test('a nested transaction is captured when added', () => {
 
 test('nesting something that is not a Transaction is a TypeError', () => {
   const t = new Transaction();
-  throwsKind(() => t.add_success_txn({} as Transaction), TypeError, 'txn');
-  throwsKind(() => t.add_failure_txn(new Transaction().toRequest() as unknown as Transaction), TypeError, 'txn');
+  throwsNaming(() => t.add_success_txn({} as Transaction), TypeError, 'txn');
+  throwsNaming(() => t.add_failure_txn(new Transaction().toRequest() as unknown as Transaction), TypeError, 'txn');
 });
 
 test('toRequest returns fresh arrays: mutating them does not change the Transaction', () => {
@@ -493,11 +481,11 @@ test('several helpers accumulate in one Transaction', () => {
 
 test('bad helper arguments throw', () => {
   const t = new Transaction();
-  throwsKind(() => t.setup_compare_and_swap('k', 1.5, 'v'), RangeError, 'prev_revision');
-  throwsKind(() => t.setup_compare_and_swap('k', null as unknown as string, 'v'), TypeError, 'prev_value');
-  throwsKind(() => t.setup_put('k', 5 as unknown as string), TypeError, 'value');
-  throwsKind(() => t.setup_delete('k', '', 1 as unknown as boolean), TypeError, 'recursive');
-  throwsKind(() => t.setup_compare_and_create('k', 'old', 'ck', 'v', -5), RangeError, 'leaseid');
+  throwsNaming(() => t.setup_compare_and_swap('k', 1.5, 'v'), RangeError, 'prev_revision');
+  throwsNaming(() => t.setup_compare_and_swap('k', null as unknown as string, 'v'), TypeError, 'prev_value');
+  throwsNaming(() => t.setup_put('k', 5 as unknown as string), TypeError, 'value');
+  throwsNaming(() => t.setup_delete('k', '', 1 as unknown as boolean), TypeError, 'recursive');
+  throwsNaming(() => t.setup_compare_and_create('k', 'old', 'ck', 'v', -5), RangeError, 'leaseid');
 });
 
 // ---------------------------------------------------------------- parseTxn
