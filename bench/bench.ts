@@ -52,7 +52,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--window S] [--wa
 workloads:   ${WORKLOADS.join(', ')} (also: put = put-64,put-256; get = get-64,get-256)
 contenders:  ${CONTENDERS.join(', ')} (default: ${DEFAULT_CONTENDERS.join(', ')})
 --window S   measured window of seq-put, put-* and get-* (default 10; --quick 2)
---warmup S   warm-up before each window, every contender alike (default 3; --quick 0.5)
+--warmup S   warm-up before each window, every contender alike (default 5; --quick 0.5)
 --baseline REF  adds contender ours-base: this client as of git REF (same driver, same transport), so a change
              is measured before and after in one run (column ours-h2/before)
 env:         ETCD_ENDPOINTS=http://host:port[,...] uses that etcd instead of starting one
@@ -168,7 +168,7 @@ function paramsFor(o: Options): Params {
   const common = { valueSize: 256, tpKeys: 1000, listValueSize: 1024, watchWriterInflight: 256, watchSelfInflight: 64, watchTimeoutSeconds: 60, burstTxnOps: 100, burstInflight: 4, memRounds: 3, kaTtl: 5, memWatchers: 1000, memLeases: 1000, clients: 100 };
   const p: Params = o.quick
     ? { ...common, tpSeconds: 2, tpWarmupSeconds: 0.5, listKeys: 20_000, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 4, memWatchers: 500, memLeases: 500 }
-    : { ...common, tpSeconds: 10, tpWarmupSeconds: 3, listKeys: 200_000, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 15 };
+    : { ...common, tpSeconds: 10, tpWarmupSeconds: 5, listKeys: 200_000, watchEvents: 10_000, kaLeases: 1000, kaSeconds: 15 };
   if (!Number.isNaN(o.window)) p.tpSeconds = o.window;
   if (!Number.isNaN(o.warmup)) p.tpWarmupSeconds = o.warmup;
   if (!Number.isNaN(o.listKeys)) p.listKeys = o.listKeys;
@@ -671,6 +671,25 @@ async function main(): Promise<void> {
     if (active.length === 0) throw new Error('no contender can run');
     if (goBin) log(`etcd's Go benchmark tool: ${goBin}`);
 
+    // etcd starts cold: its Go heap, raft log and bbolt pages grow to their working size under the first
+    // minute of load, and a first round measured on that would differ from the rest for every contender.
+    // So before round 1 the server gets the timed workloads' load once, from one client (the floor when it
+    // runs), unmeasured; it applies to everyone alike.
+    const timed = opts.only.filter((w) => w === 'seq-put' || w.startsWith('put-') || w.startsWith('get-'));
+    const settler = active.includes('http2') ? 'http2' : active.find((c) => c !== 'go');
+    if (timed.length && settler && !opts.quick) {
+      const started = Date.now();
+      const settleKeys = `/bench/${runId}/settle/get-keys/`;
+      await admin.writeKeys(settleKeys, params.tpKeys, params.burstTxnOps, params.valueSize);
+      for (const w of ['put-256', 'get-256', 'put-64'] as const) {
+        await Promise.allSettled([
+          w.startsWith('get-') ? runSimple(ctx, w, settler, settleKeys, { prefilled: true }) : runSimple(ctx, w, settler, `/bench/${runId}/settle/${w}/`),
+        ]);
+      }
+      await admin.cleanup(`/bench/${runId}/settle/`, compact);
+      log(`settled etcd: put-256, get-256 and put-64 once by ${CONTENDER_LABEL[settler]}, unmeasured (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    }
+
     const results: Results = {};
     const roundsInfo: { round: number; order: ContenderName[]; seconds: number }[] = [];
     const record = (w: WorkloadId, c: ContenderName, r: number, cell: Cell) => {
@@ -794,7 +813,7 @@ async function main(): Promise<void> {
       methodLines: [
         `Each job runs in a fresh child Node process (bundled JS, \`--expose-gc\`), so CPU (process.cpuUsage Δ / wall) and RSS are the contender's own. Contender order rotates per round (round r starts with contender r mod n).`,
         `Values ${params.valueSize} bytes; keys under a per-run, per-job prefix, deleted after each job${compact ? ', then etcd is compacted' : ''}.`,
-        `Timed workloads (sequential put, put and get throughput): every contender alike gets ${params.tpWarmupSeconds} s of the same work as warm-up, then a ${params.tpSeconds} s measured window. Each window is also measured in two halves (ops/s; for sequential put the p50): the Stability section shows the second half against the first for every contender and round, flagged when they differ by more than 10 %.`,
+        `Timed workloads (sequential put, put and get throughput): every contender alike gets ${params.tpWarmupSeconds} s of the same work as warm-up, then a ${params.tpSeconds} s measured window. Before round 1, etcd itself is settled: put-256, get-256 and put-64 run once by the http2 floor, unmeasured, so that no contender's first round meets a cold server. Each window is also measured in two halves (ops/s; for sequential put the p50): the Stability section shows the second half against the first for every contender and round, flagged when they differ by more than 10 %.`,
         `sequential put: one put after another over ${params.tpKeys.toLocaleString('en-US')} keys, each timed (process.hrtime.bigint); p50/p99 over the window.`,
         `put/get throughput: 64 or 256 lanes each awaiting one call at a time over ${params.tpKeys.toLocaleString('en-US')} keys (for gets written beforehand by the bench); ops completed in the window. CPU per op = process CPU time in the window / ops. Peak RSS = max(RSS sampled every 50 ms, resourceUsage().maxRSS).`,
         `Floors: the bare node:http2 client sends puts without prev_kv (as etcd3 does); "http2 floor+prev_kv" asks for the previous kv like our put (C++ \`put\` returns \`prev_value()\`): the same server work and response. The "ours/floor" columns compare with floor+prev_kv.`,

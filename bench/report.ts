@@ -97,6 +97,31 @@ export function renderTable(rows: RowSummary[], ctx: ReportContext): string {
   return [line(cols.map((c) => c.head)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
+/**
+ * Per contender and per round: how many windows kept their halves within 10 %, and the median drift. A warm-up
+ * too short for one contender shows as that contender's row; load from elsewhere as one round's column.
+ */
+function stabilitySummary(st: ReportContext['stability'], rounds: number[]): string[] {
+  const med = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+  };
+  const cell = (hs: ReportContext['stability']) => {
+    const ok = hs.filter((h) => Math.abs(h.driftPct) <= 10).length;
+    return `${ok} of ${hs.length} (median ${med(hs.map((h) => Math.abs(h.driftPct))).toFixed(1)} %)`;
+  };
+  const contenders = [...new Set(st.map((h) => h.contender))];
+  return [
+    '| contender | windows with halves within 10 % (median drift, either way) | ' + rounds.map((r) => `round ${r}`).join(' | ') + ' |',
+    '| --- | ---: |' + rounds.map(() => ' ---: |').join(''),
+    ...contenders.map((c) => {
+      const hs = st.filter((h) => h.contender === c);
+      return `| ${CONTENDER_LABEL[c]} | ${cell(hs)} | ${rounds.map((r) => cell(hs.filter((h) => h.round === r))).join(' | ')} |`;
+    }),
+    `| all | ${cell(st)} | ${rounds.map((r) => cell(st.filter((h) => h.round === r))).join(' | ')} |`,
+  ];
+}
+
 export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
   const cols = columns(ctx);
   const esc = (s: string) => s.replace(/\|/g, '\\|');
@@ -131,11 +156,13 @@ export function renderMarkdown(rows: RowSummary[], ctx: ReportContext): string {
     out.push('## Stability', '');
     out.push(
       `Each timed window measured in two halves (ops/s; sequential put: p50 µs). ${bad.length} of ${ctx.stability.length} windows have halves more than 10 % apart${bad.length ? ' (marked ✘)' : ''}.`,
-      '',
-      '| workload | contender | ' + [...new Set(ctx.stability.map((h) => h.round))].map((r) => `round ${r}: 1st / 2nd half`).join(' | ') + ' |',
-      '| --- | --- |' + [...new Set(ctx.stability.map((h) => h.round))].map(() => ' ---: |').join(''),
     );
     const rounds = [...new Set(ctx.stability.map((h) => h.round))];
+    out.push('', ...stabilitySummary(ctx.stability, rounds), '');
+    out.push(
+      '| workload | contender | ' + rounds.map((r) => `round ${r}: 1st / 2nd half`).join(' | ') + ' |',
+      '| --- | --- |' + rounds.map(() => ' ---: |').join(''),
+    );
     const keys = [...new Set(ctx.stability.map((h) => `${h.workload}\u0000${h.contender}`))];
     for (const k of keys) {
       const [w, c] = k.split('\u0000') as [string, ContenderName];
