@@ -20,9 +20,14 @@ if (!fa || !fb) {
   console.error('usage: npx tsx bench/compare.ts A/latest.json B/latest.json');
   process.exit(2);
 }
-const load = (f: string) => (JSON.parse(fs.readFileSync(f, 'utf8')) as { summary: SummaryRow[] }).summary;
-const a = load(fa);
-const b = new Map(load(fb).map((r) => [r.id, r]));
+interface Half {
+  driftPct: number;
+}
+const read = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')) as { summary: SummaryRow[]; stability?: Half[] };
+const runA = read(fa);
+const runB = read(fb);
+const a = runA.summary;
+const b = new Map(runB.summary.map((r) => [r.id, r]));
 
 const lines: string[] = [];
 let off = 0;
@@ -48,4 +53,6 @@ for (const ra of a) {
 console.log(`${'row'.padEnd(48)} ${'ratio'.padEnd(18)} ${'run A'.padStart(7)} ${'run B'.padStart(7)}  change`);
 console.log(lines.join('\n'));
 console.log(`\n${compared - off} of ${compared} headline ratios within ±10 % of the first run`);
+const steady = (st: Half[] | undefined) => (st?.length ? `${st.filter((h) => Math.abs(h.driftPct) <= 10).length} of ${st.length}` : '–');
+console.log(`timed windows whose halves are within 10 % of each other: run A ${steady(runA.stability)}, run B ${steady(runB.stability)}`);
 process.exit(off > 0 ? 1 : 0);
