@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { goPutKeys, parseGoReport } from '../../bench/gobench';
 import type { Params } from '../../bench/protocol';
+import { renderMarkdown } from '../../bench/report';
 import { stability, summarize, type Results } from '../../bench/rows';
 
 // The shape of the tool's output (etcd v3.7.0's pkg/report, --precise --sample), numbers made up.
@@ -84,6 +85,24 @@ test('stability: both halves of every window, with the drift in percent', () => 
   const s = stability(results);
   assert.is(s.length, 1);
   assert.equal({ ...s[0]!, driftPct: Math.round(s[0]!.driftPct) }, { workload: 'put-64', contender: 'etcd3', round: 1, firstHalf: 100, secondHalf: 125, driftPct: 25 });
+});
+
+test('the Stability section counts windows within 10 % per contender and per round, with the median drift', () => {
+  const h = (contender: 'etcd3' | 'http2', round: number, driftPct: number) => ({ workload: 'put-64' as const, contender, round, firstHalf: 100, secondHalf: 100 + driftPct, driftPct });
+  const md = renderMarkdown([], {
+    quick: false,
+    title: 't',
+    contenders: ['etcd3', 'http2'],
+    skipped: {},
+    machineLines: [],
+    methodLines: [],
+    notes: [],
+    stability: [h('etcd3', 1, 2), h('etcd3', 2, -30), h('http2', 1, 4), h('http2', 2, 6)],
+  });
+  assert.ok(md.includes('1 of 4 windows have halves more than 10 % apart'));
+  assert.ok(md.includes('| etcd3 | 1 of 2 (median 16.0 %) | 1 of 1 (median 2.0 %) | 0 of 1 (median 30.0 %) |'), md);
+  assert.ok(md.includes('| http2 floor | 2 of 2 (median 5.0 %) |'));
+  assert.ok(md.includes('| all | 3 of 4 (median 5.0 %) | 2 of 2 (median 3.0 %) | 1 of 2 (median 18.0 %) |'));
 });
 
 test.run();
